@@ -1,0 +1,337 @@
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Certificate parsing shared by the filters and modules of certrelay.exim.
+
+Exim prints ``${sha256:$tls_in_peercert}`` as the digest of the certificate's DER
+encoding in upper-case hex without separators; ``inlist`` compares case-sensitively
+and splits on ``:``, so every fingerprint this collection produces for Exim must be
+in exactly that form.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import datetime
+import hashlib
+import ipaddress
+import re
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the callers
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = exc
+
+ALGORITHMS = ('sha256', 'sha1', 'md5')
+FORMATS = ('exim', 'colon', 'hex')
+
+_PEM_BLOCK = re.compile(
+    r'-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----',
+    re.DOTALL,
+)
+_CERT_LABELS = ('CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE')
+_EXIM_FINGERPRINT = re.compile(r'^[0-9A-F]{64}$')
+
+
+class CertificateError(ValueError):
+    """Input that is not a usable certificate; the message never quotes key material."""
+
+
+def require_cryptography():
+    if not HAS_CRYPTOGRAPHY:
+        raise CertificateError(
+            'the Python library "cryptography" is required on the controller: %s'
+            % CRYPTOGRAPHY_IMPORT_ERROR
+        )
+
+
+def _describe(data):
+    if isinstance(data, (bytes, bytearray)):
+        return 'DER bytes'
+    return 'PEM text'
+
+
+def _to_text(data):
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            return bytes(data).decode('ascii')
+        except UnicodeDecodeError:
+            return None
+    return data
+
+
+def _pem_blocks(text):
+    """Yield (label, der_bytes_or_None) for every PEM block in text."""
+    for match in _PEM_BLOCK.finditer(text.replace('\r', '')):
+        label, body = match.group(1), match.group(2)
+        if label not in _CERT_LABELS:
+            yield label, None
+            continue
+        try:
+            yield label, base64.b64decode(''.join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise CertificateError(
+                'the PEM certificate block is corrupt (its base64 body does not decode)'
+            )
+
+
+def pem_certificate_ders(text, what='input'):
+    """DER bytes of every certificate block in PEM text, without needing cryptography.
+
+    Modules run on targets that may lack cryptography: they receive PEMs the
+    controller already validated and only need the DER to write and fingerprint it.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise CertificateError('%s is empty: expected a PEM certificate' % what)
+    ders = []
+    for label, der in _pem_blocks(text):
+        if der is None:
+            _refuse_non_certificate(label, what)
+        ders.append(der)
+    if not ders:
+        raise CertificateError('%s contains no PEM certificate' % what)
+    return ders
+
+
+def der_to_pem(der):
+    """Canonical PEM (64-column base64) so equal certificates give byte-equal files."""
+    body = base64.b64encode(der).decode('ascii')
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return '-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n' % '\n'.join(lines)
+
+
+def _refuse_non_certificate(label, where):
+    if 'PRIVATE KEY' in label:
+        raise CertificateError(
+            '%s holds a private key (%s), not a certificate; give the certificate '
+            '(-----BEGIN CERTIFICATE-----) and keep the key secret' % (where, label)
+        )
+    raise CertificateError(
+        '%s holds a "%s" PEM block, not a certificate' % (where, label)
+    )
+
+
+def _load_der(der):
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(
+            'the certificate cannot be parsed (truncated or corrupt): %s' % exc
+        )
+
+
+def load_certificates(data, what='input'):
+    """Parse every certificate in PEM text (bundle) or DER bytes, in order.
+
+    Text before, between and after PEM blocks is ignored (``openssl x509 -text``
+    output), CRLF line endings are accepted. Private keys and other PEM blocks are
+    refused with a message that names them without echoing their content.
+    """
+    require_cryptography()
+    if data is None:
+        raise CertificateError('%s is empty: expected a PEM or DER certificate' % what)
+    if isinstance(data, (bytes, bytearray)) and bytes(data[:1]) == b'\x30':
+        return [_load_der(bytes(data))]
+    text = _to_text(data)
+    if text is None:
+        raise CertificateError(
+            '%s is binary data that is neither PEM text nor a DER certificate' % what
+        )
+    if not isinstance(text, str):
+        raise CertificateError(
+            '%s must be PEM text or DER bytes, not %s' % (what, type(data).__name__)
+        )
+    if not text.strip():
+        raise CertificateError('%s is empty: expected a PEM or DER certificate' % what)
+    certificates = []
+    other_label = None
+    for label, der in _pem_blocks(text):
+        if der is None:
+            if 'PRIVATE KEY' in label:
+                _refuse_non_certificate(label, what)
+            other_label = other_label or label
+            continue
+        certificates.append(_load_der(der))
+    if certificates:
+        return certificates
+    if other_label:
+        _refuse_non_certificate(other_label, what)
+    if '-----BEGIN' in text:
+        raise CertificateError(
+            '%s has a truncated PEM block (no matching -----END line)' % what
+        )
+    raise CertificateError('%s contains no PEM certificate (%s)' % (what, _describe(data)))
+
+
+def load_certificate(data, what='input'):
+    """The first certificate of a PEM bundle (the leaf) or of DER bytes."""
+    return load_certificates(data, what)[0]
+
+
+def der_bytes(cert):
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def format_digest(digest, fmt='exim'):
+    if fmt == 'exim':
+        return digest.hex().upper()
+    if fmt == 'colon':
+        upper = digest.hex().upper()
+        return ':'.join(upper[i:i + 2] for i in range(0, len(upper), 2))
+    if fmt == 'hex':
+        return digest.hex()
+    raise CertificateError('unknown fingerprint format "%s"; use one of %s' % (fmt, ', '.join(FORMATS)))
+
+
+def fingerprint_der(der, algorithm='sha256', fmt='exim'):
+    if algorithm not in ALGORITHMS:
+        raise CertificateError(
+            'unknown fingerprint algorithm "%s"; use one of %s' % (algorithm, ', '.join(ALGORITHMS))
+        )
+    return format_digest(hashlib.new(algorithm, der).digest(), fmt)
+
+
+def fingerprint(cert, algorithm='sha256', fmt='exim'):
+    return fingerprint_der(der_bytes(cert), algorithm, fmt)
+
+
+def is_exim_fingerprint(value):
+    """True for a SHA-256 fingerprint in the exact form Exim's inlist compares."""
+    return isinstance(value, str) and bool(_EXIM_FINGERPRINT.match(value))
+
+
+def _utc(cert, name):
+    # cryptography >= 42 has *_utc; older releases return naive UTC datetimes.
+    value = getattr(cert, name + '_utc', None)
+    if value is None:
+        value = getattr(cert, name).replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _san(cert):
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    except x509.ExtensionNotFound:
+        return [], []
+    dns = ext.value.get_values_for_type(x509.DNSName)
+    ips = [str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress)]
+    return dns, ips
+
+
+def _common_names(cert):
+    return [attr.value for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+
+
+def _key_type(public_key):
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return 'RSA', public_key.key_size
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return 'EC', public_key.key_size
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return 'Ed25519', 256
+    if isinstance(public_key, ed448.Ed448PublicKey):
+        return 'Ed448', 456
+    return type(public_key).__name__, None
+
+
+def _is_self_signed(cert):
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError):
+        return False
+    except Exception:  # InvalidSignature and backend specific errors
+        return False
+    return True
+
+
+def certificate_info(cert, now=None):
+    """Facts about a certificate that the roles validate before touching a host."""
+    now = now or _now()
+    der = der_bytes(cert)
+    dns, ips = _san(cert)
+    not_before, not_after = _utc(cert, 'not_valid_before'), _utc(cert, 'not_valid_after')
+    key_type, key_size = _key_type(cert.public_key())
+    return {
+        'subject': cert.subject.rfc4514_string(),
+        'issuer': cert.issuer.rfc4514_string(),
+        'common_name': (_common_names(cert) or [None])[0],
+        'subject_alt_names': {'dns': dns, 'ip': ips},
+        'serial_number': format(cert.serial_number, 'X'),
+        'not_before': not_before.strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'not_after': not_after.strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'expired': now > not_after,
+        'not_yet_valid': now < not_before,
+        'days_left': (not_after - now).days,
+        'self_signed': _is_self_signed(cert),
+        'public_key_type': key_type,
+        'public_key_size': key_size,
+        'fingerprints': dict(
+            (algorithm, fingerprint_der(der, algorithm)) for algorithm in ALGORITHMS
+        ),
+        'fingerprint': fingerprint_der(der, 'sha256'),
+    }
+
+
+def _dns_matches(pattern, host):
+    pattern, host = pattern.lower().rstrip('.'), host.lower().rstrip('.')
+    if pattern == host:
+        return True
+    if pattern.startswith('*.') and '.' in host:
+        return host.split('.', 1)[1] == pattern[2:]
+    return False
+
+
+def names_host(cert, host):
+    """True when a TLS client connecting to ``host`` would accept cert's names.
+
+    An IP address must be an IP SAN; a DNS name must match a DNS SAN (left-most
+    wildcard allowed) or, when the certificate has no DNS SAN, its common name.
+    """
+    dns, ips = _san(cert)
+    try:
+        address = ipaddress.ip_address(host.strip('[]'))
+    except ValueError:
+        address = None
+    if address is not None:
+        return any(ipaddress.ip_address(ip) == address for ip in ips)
+    candidates = dns or _common_names(cert)
+    return any(_dns_matches(name, host) for name in candidates)
+
+
+def load_private_key(data, what='private key', password=None):
+    require_cryptography()
+    if not data or not _to_text(data) or '-----BEGIN' not in _to_text(data):
+        raise CertificateError('%s is not a PEM private key' % what)
+    raw = data.encode('ascii') if isinstance(data, str) else bytes(data)
+    try:
+        return serialization.load_pem_private_key(
+            raw.replace(b'\r', b''), password=password.encode() if password else None
+        )
+    except TypeError:
+        raise CertificateError('%s is encrypted; Exim needs an unencrypted key' % what)
+    except ValueError:
+        # Never include the library's message: it may quote the input.
+        raise CertificateError('%s is not a valid unencrypted PEM private key' % what)
+
+
+def key_matches_certificate(key, cert):
+    """True when the private key belongs to the certificate's public key."""
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = serialization.Encoding.PEM
+    return key.public_key().public_bytes(pem, spki) == cert.public_key().public_bytes(pem, spki)

@@ -1,0 +1,102 @@
+"""Test certificates made at test time with cryptography (never committed)."""
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+
+@dataclass
+class Credential:
+    name: str
+    cert: x509.Certificate
+    key: object
+
+    @property
+    def cert_pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def cert_der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def key_pem(self) -> str:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    @property
+    def fingerprint(self) -> str:
+        """Independent of the collection: Exim's form, SHA-256 over DER, upper hex."""
+        return self.cert.fingerprint(hashes.SHA256()).hex().upper()
+
+    def write(self, directory: Path, mode: int = 0o640) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        crt, key = directory / f'{self.name}.crt', directory / f'{self.name}.key'
+        crt.write_text(self.cert_pem)
+        key.write_text(self.key_pem)
+        key.chmod(mode)
+        return crt, key
+
+
+def new_key(kind: str = 'rsa'):
+    if kind == 'rsa':
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == 'ec':
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == 'ed25519':
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(kind)
+
+
+def make_cert(
+    name: str,
+    common_name: str | None = None,
+    dns: tuple[str, ...] = (),
+    ips: tuple[str, ...] = (),
+    kind: str = 'rsa',
+    days: int = 30,
+    expired: bool = False,
+    issuer: 'Credential | None' = None,
+) -> Credential:
+    """A self-signed certificate, or one signed by issuer."""
+    key = new_key(kind)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = (now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)) if expired else (
+        now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+    )
+    sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if issuer is None:
+        # as `openssl req -x509` does; a self-signed leaf is its own trust anchor
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    signing_key = issuer.key if issuer else key
+    algorithm = None if isinstance(signing_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return Credential(name, builder.sign(signing_key, algorithm), key)
+
+
+def server_cert(name: str = 'relay', host: str = 'relay.example.com', **kw) -> Credential:
+    """A relay certificate valid for host, localhost and 127.0.0.1."""
+    return make_cert(name, host, dns=(host, 'localhost'), ips=('127.0.0.1',), **kw)
+
+
+def client_cert(name: str, kind: str = 'rsa', **kw) -> Credential:
+    return make_cert(name, f'{name}.example.com', kind=kind, **kw)
