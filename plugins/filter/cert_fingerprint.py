@@ -86,7 +86,7 @@ def cert_fingerprint(data, algorithm='sha256', format='exim'):  # noqa: A002 - d
             ]
         return fingerprint(load_certificate(data, 'the input of cert_fingerprint'), algorithm, format)
     except CertificateError as exc:
-        raise AnsibleFilterError('cert_fingerprint: %s' % to_native(exc))
+        raise AnsibleFilterError('cert_fingerprint: %s' % to_native(exc)) from None
 
 
 class FilterModule(object):

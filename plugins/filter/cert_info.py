@@ -127,7 +127,7 @@ def cert_info(data, host=None):
             return [_info(item, 'item %d of the list' % index, host) for index, item in enumerate(data)]
         return _info(data, 'the input of cert_info', host)
     except CertificateError as exc:
-        raise AnsibleFilterError('cert_info: %s' % to_native(exc))
+        raise AnsibleFilterError('cert_info: %s' % to_native(exc)) from None
 
 
 class FilterModule(object):

@@ -62,7 +62,8 @@ def key_matches_cert(key, certificate):
         private_key = load_private_key(key, 'the input of key_matches_cert')
         return key_matches_certificate(private_key, cert)
     except CertificateError as exc:
-        raise AnsibleFilterError('key_matches_cert: %s' % to_native(exc))
+        # from None: the chained exception adds nothing and could carry library detail about the key
+        raise AnsibleFilterError('key_matches_cert: %s' % to_native(exc)) from None
 
 
 class FilterModule(object):

@@ -82,7 +82,7 @@ def _pem_blocks(text):
         except (binascii.Error, ValueError):
             raise CertificateError(
                 'the PEM certificate block is corrupt (its base64 body does not decode)'
-            )
+            ) from None
 
 
 def pem_certificate_ders(text, what='input'):
@@ -127,7 +127,7 @@ def _load_der(der):
     except (ValueError, TypeError) as exc:
         raise CertificateError(
             'the certificate cannot be parsed (truncated or corrupt): %s' % exc
-        )
+        ) from None
 
 
 def load_certificates(data, what='input'):
@@ -324,10 +324,10 @@ def load_private_key(data, what='private key', password=None):
             raw.replace(b'\r', b''), password=password.encode() if password else None
         )
     except TypeError:
-        raise CertificateError('%s is encrypted; Exim needs an unencrypted key' % what)
+        raise CertificateError('%s is encrypted; Exim needs an unencrypted key' % what) from None
     except ValueError:
         # Never include the library's message: it may quote the input.
-        raise CertificateError('%s is not a valid unencrypted PEM private key' % what)
+        raise CertificateError('%s is not a valid unencrypted PEM private key' % what) from None
 
 
 def key_matches_certificate(key, cert):

@@ -75,15 +75,18 @@ def run_playbook(playbook: str | Path, extra_vars: dict | None = None, *args: st
     return PlaybookResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def role_playbook(directory: Path, role: str, extra_tasks: str = '') -> Path:
-    """A one-play playbook applying certrelay.exim.<role> to localhost."""
+def role_playbook(directory: Path, role: str, extra_tasks: str = '', gather_facts: bool = True) -> Path:
+    """A one-play playbook applying certrelay.exim.<role> to localhost.
+
+    gather_facts=False saves ~2 s per run for roles that gather the few facts they need.
+    """
     path = Path(directory) / f'apply-{role}.yml'
     path.write_text(
         '- name: Apply certrelay.exim.%s\n'
         '  hosts: all\n'
-        '  gather_facts: true\n'
+        '  gather_facts: %s\n'
         '  roles:\n'
-        '    - role: certrelay.exim.%s\n%s' % (role, role, extra_tasks)
+        '    - role: certrelay.exim.%s\n%s' % (role, 'true' if gather_facts else 'false', role, extra_tasks)
     )
     return path
 

@@ -69,7 +69,7 @@ def make_cert(
 ) -> Credential:
     """A self-signed certificate, or one signed by issuer."""
     key = new_key(kind)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = (now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)) if expired else (
         now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days))
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)])

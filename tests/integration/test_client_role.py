@@ -1,0 +1,361 @@
+"""certrelay.exim.client (standalone layout) against real Exim relays on loopback.
+
+Each client is a host of one inventory (all `connection: local`, each with its own directory), so
+one ansible-playbook run converges every case. The client's Exim is driven by the test
+(`exim -C client.conf -odi`); the relays are real Exim daemons: the relay made by
+certrelay.exim.server, an impostor with another self-signed certificate carrying the same names,
+a relay whose certificate lacks the smarthost's name, and a relay without TLS.
+"""
+
+import json
+import re
+import shutil
+import stat
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.lib import exim
+from tests.lib.ansible import role_playbook, run_playbook, tree_snapshot
+from tests.lib.pki import client_cert, make_cert, server_cert
+
+RCPT = 'dest@external.example.org'
+LAPTOP = 'laptop.example.com'
+
+# The impostor and the odd relays: accept any client certificate they can verify, deliver to a file.
+# The impostor trusts the laptop too, so it *would* relay if the client talked to it.
+RELAY = """\
+primary_hostname = relay.example.com
+spool_directory = {base}/spool
+log_file_path = {base}/log/%slog
+pid_file_path = {base}/exim.pid
+daemon_smtp_ports = {port}
+local_interfaces = 127.0.0.1
+keep_environment =
+host_lookup =
+log_selector = +tls_peerdn +tls_certificate_verified
+acl_smtp_rcpt = acl_rcpt
+tls_advertise_hosts = {advertise}
+tls_certificate = {base}/relay.crt
+tls_privatekey = {base}/relay.key
+tls_verify_certificates = {base}/trust
+tls_try_verify_hosts = *
+begin acl
+acl_rcpt:
+  accept  verify = certificate
+  accept  condition = {accept_plain}
+  deny    message = relay not permitted
+begin routers
+all:
+  driver = accept
+  transport = to_file
+begin transports
+to_file:
+  driver = appendfile
+  file = {base}/mail/relayed
+  user = Debian-exim
+"""
+
+
+def start_relay(stack, base, credential, trusted_pem, tls=True):
+    """A hand-written relay daemon on a free port; returns (port, base)."""
+    base.mkdir(parents=True)
+    base = exim.make_traversable(base)
+    for sub in ('spool', 'log', 'mail', 'trust'):
+        (base / sub).mkdir()
+    (base / 'relay.crt').write_text(credential.cert_pem)
+    (base / 'relay.key').write_text(credential.key_pem)
+    (base / 'trust' / 'client.pem').write_text(trusted_pem)
+    port = exim.free_port()
+    config = base / 'relay.conf'
+    config.write_text(RELAY.format(base=base, port=port, advertise='*' if tls else ':',
+                                   accept_plain='false' if tls else 'true'))
+    checked = exim.check_config(config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    exim.chown_exim(base / 'spool', base / 'log', base / 'mail')
+    shutil.chown(base / 'relay.key', 'root', 'Debian-exim')
+    (base / 'relay.key').chmod(0o640)
+    stack.enter_context(exim.daemon(config, port))
+    return port, base
+
+
+@pytest.fixture(scope='module')
+def pki():
+    return {
+        'relay': server_cert('relay'),
+        'impostor': server_cert('impostor'),
+        'noname': make_cert('noname', 'relay.example.com', dns=('relay.example.com',)),
+        'expired': server_cert('old-relay', expired=True),
+        'laptop': client_cert('laptop'),
+        'other': client_cert('other-laptop'),
+    }
+
+
+@pytest.fixture(scope='module')
+def workdir():
+    root = exim.make_traversable(Path(tempfile.mkdtemp(prefix='certrelay-client-')))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def relays(pki, relay_server, workdir):
+    real = relay_server(clients=[pki['laptop']], server=pki['relay'])
+    with ExitStack() as stack:
+        odd = {
+            name: start_relay(stack, workdir / 'relays' / name, pki[cert], pki['laptop'].cert_pem, tls=tls)
+            for name, cert, tls in (('impostor', 'impostor', True), ('noname', 'noname', True),
+                                    ('plain', 'relay', False))
+        }
+        yield dict(odd, relay=(real.port, real.root), server=real)
+
+
+class Fleet:
+    """Client hosts of one inventory under workdir/<name>/, applied with one playbook run."""
+
+    def __init__(self, workdir: Path, name: str):
+        self.root = workdir / name
+        self.root.mkdir()
+        self.hosts = {}
+
+    def dir(self, host: str) -> Path:
+        return self.root / host
+
+    def add(self, host, port, pinned, laptop=None, directory=None, **overrides):
+        case = directory or self.dir(host)
+        values = {
+            'ansible_connection': 'local',
+            'ansible_python_interpreter': sys.executable,
+            'exim_client_layout': 'standalone',
+            'exim_client_install_packages': False,
+            'exim_client_manage_service': False,
+            'exim_client_config_file': str(case / 'etc' / 'client.conf'),
+            'exim_client_spool_directory': str(case / 'spool'),
+            'exim_client_log_directory': str(case / 'log'),
+            'exim_client_tls_directory': str(case / 'etc' / 'tls'),
+            'exim_client_primary_hostname': LAPTOP,
+            'exim_client_smarthost': '127.0.0.1',
+            'exim_client_smarthost_port': port,
+            'exim_client_server_certificate': pinned.cert_pem,
+        }
+        if laptop is not None:
+            values['exim_client_certificate'] = laptop.cert_pem
+            values['exim_client_privatekey'] = laptop.key_pem
+        values.update(overrides)
+        self.hosts[host] = values
+        return values
+
+    def apply(self, check=False, diff=False, limit=None):
+        inventory = self.root / 'inventory.json'
+        inventory.write_text(json.dumps({'all': {'hosts': self.hosts}}))
+        playbook = role_playbook(self.root, 'client', FACTS_TASK % self.root, gather_facts=False)
+        args = ['--limit', limit] if limit else []
+        return run_playbook(playbook, None, *args, check=check, diff=diff, inventory=inventory)
+
+    def facts(self, host):
+        return json.loads((self.root / f'{host}.facts.json').read_text())
+
+
+# Saves the exported facts where the test reads them, as an enrolling play would use them.
+FACTS_TASK = """\
+  post_tasks:
+    - name: Save the exported facts
+      ansible.builtin.copy:
+        content: "{{ {'pem': exim_client_certificate_pem | default(''),
+                      'fingerprint': exim_client_certificate_fingerprint | default('')} | to_json }}"
+        dest: "%s/{{ inventory_hostname }}.facts.json"
+        mode: "0600"
+"""
+
+
+def host_output(result, host):
+    """The lines of a run's output that name host."""
+    lines = (line for line in result.output.splitlines() if f'[{host}]' in line)
+    return '\n'.join(lines).replace('\\"', '"')
+
+
+def send(case, subject):
+    config = case / 'etc' / 'client.conf'
+    exim.submit(config, RCPT, subject, LAPTOP)
+    return config
+
+
+def mainlog(case):
+    path = case / 'log' / 'mainlog'
+    return path.read_text(errors='replace') if path.exists() else ''
+
+
+def delivered(relay_base, subject, timeout=10.0):
+    return exim.wait_for(lambda: exim.file_has(relay_base / 'mail' / 'relayed', f'^Subject: {subject}$'),
+                         timeout=timeout)
+
+
+def assert_ok(result):
+    assert result.returncode == 0, result.output[-4000:]
+
+
+@pytest.fixture(scope='module')
+def fleet(pki, relays, workdir):
+    """Every good case converged by one run; the run's result is kept for the tests."""
+    fleet = Fleet(workdir, 'fleet')
+    fleet.add('deliver', relays['relay'][0], pki['relay'], pki['laptop'])
+    fleet.add('impostor', relays['impostor'][0], pki['relay'], pki['laptop'])
+    fleet.add('plain', relays['plain'][0], pki['relay'], pki['laptop'])
+    fleet.add('noname', relays['noname'][0], pki['noname'], pki['laptop'], exim_client_verify_hostname=False)
+    fleet.add('generated', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    fleet.first = fleet.apply()
+    assert_ok(fleet.first)
+    return fleet
+
+
+def test_converges_and_second_run_changes_nothing(fleet):
+    for host in fleet.hosts:
+        assert fleet.first.recap(host).get('changed', 0) > 0, host
+    snapshot = tree_snapshot(*(fleet.dir(host) for host in fleet.hosts))
+    second = fleet.apply()
+    assert_ok(second)
+    for host in fleet.hosts:
+        assert second.recap(host).get('changed') == 0, host_output(second, host)
+    assert tree_snapshot(*(fleet.dir(host) for host in fleet.hosts)) == snapshot
+
+
+def test_files_modes_and_no_secret_in_config_or_output(pki, fleet):
+    case = fleet.dir('deliver')
+    config = case / 'etc' / 'client.conf'
+    text = config.read_text()
+    assert 'PRIVATE KEY' not in text
+    for line in ('hosts_require_tls = *', 'tls_verify_hosts = *',
+                 f'tls_verify_certificates = {case}/etc/tls/smarthost.pem', 'allow_localhost', 'self = send'):
+        assert line in text
+    assert 'tls_verify_cert_hostnames' not in text
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
+    tls = case / 'etc' / 'tls'
+    assert stat.S_IMODE(tls.stat().st_mode) == 0o750 and tls.group() == 'Debian-exim'
+    for host in ('deliver', 'generated'):
+        key = fleet.dir(host) / 'etc' / 'tls' / 'client.key'
+        assert stat.S_IMODE(key.stat().st_mode) == 0o640, host
+        assert (key.owner(), key.group()) == ('root', 'Debian-exim'), host
+        assert key.read_text().splitlines()[1] not in fleet.first.output, host
+    assert (tls / 'smarthost.pem').read_text().strip() == pki['relay'].cert_pem.strip()
+    assert fleet.facts('deliver') == {'pem': pki['laptop'].cert_pem.strip() + '\n',
+                                      'fingerprint': pki['laptop'].fingerprint}
+
+
+def test_delivers_to_the_pinned_relay_with_verified_certificate(fleet, relays):
+    case = fleet.dir('deliver')
+    send(case, 'client-ok')
+    assert delivered(relays['relay'][1], 'client-ok'), mainlog(case)
+    assert re.search(rf'=> {RCPT} .*CV=yes', mainlog(case)), mainlog(case)
+
+
+def test_impostor_with_the_same_names_gets_nothing(fleet, relays):
+    case = fleet.dir('impostor')
+    config = send(case, 'client-impostor')
+    assert re.search(rf'== {RCPT} .*defer.*certificate verification failed', mainlog(case)), mainlog(case)
+    assert exim.queue_count(config) == 1
+    assert not delivered(relays['impostor'][1], 'client-impostor', timeout=1.0)
+
+
+def test_relay_without_tls_gets_nothing_in_clear(fleet, relays):
+    case = fleet.dir('plain')
+    config = send(case, 'client-plain')
+    assert re.search(rf'== {RCPT} .*defer', mainlog(case)), mainlog(case)
+    assert exim.queue_count(config) == 1
+    assert not delivered(relays['plain'][1], 'client-plain', timeout=1.0)
+
+
+def test_hostname_check_turned_off_deliberately_still_pins(fleet, relays):
+    case = fleet.dir('noname')
+    assert 'tls_verify_cert_hostnames = :' in (case / 'etc' / 'client.conf').read_text()
+    send(case, 'client-noname')
+    assert delivered(relays['noname'][1], 'client-noname'), mainlog(case)
+    assert re.search(rf'=> {RCPT} .*CV=yes', mainlog(case)), mainlog(case)
+
+
+def test_generated_certificate_is_logged_by_its_fingerprint_and_enrolled(fleet, relays):
+    case = fleet.dir('generated')
+    exported = fleet.facts('generated')
+    assert exported['pem'] == (case / 'etc' / 'tls' / 'client.crt').read_text()
+    assert re.fullmatch('[0-9A-F]{64}', exported['fingerprint'])
+    server = relays['server']
+
+    # Not enrolled yet: the relay refuses it and logs the fingerprint the play exported.
+    send(case, 'client-generated-early')
+    assert exim.wait_for(lambda: exported['fingerprint'] in server.log_text(), timeout=5), server.log_text()
+    assert not delivered(server.root, 'client-generated-early', timeout=0.5)
+
+    enrolled = server.apply(clients=[*server.clients, client_entry_from(exported)])
+    assert_ok(enrolled)
+    server.reload()
+    send(case, 'client-generated')
+    assert delivered(server.root, 'client-generated'), mainlog(case)
+    assert re.search(rf'=> {RCPT} .*CV=yes', mainlog(case)), mainlog(case)
+
+
+def client_entry_from(exported):
+    return {'name': 'generated-laptop', 'certificate': exported['pem'], 'state': 'present'}
+
+
+def test_check_mode_with_diff_previews_and_writes_nothing(pki, fleet, workdir):
+    preview = Fleet(workdir, 'preview')
+    before = tree_snapshot(fleet.dir('deliver'))
+    other_port = exim.free_port()
+    converged = fleet.hosts['deliver']
+    preview.add('changed-port', other_port, pki['relay'], pki['laptop'], directory=fleet.dir('deliver'))
+    preview.add('fresh-generated', 25, pki['relay'], exim_client_generate_certificate=True)
+    # Only the required variables: the defaults (Debian layout, Debian's paths) survive the role's
+    # argument validation, which runs before facts and vars/Debian.yml are loaded.
+    preview.hosts['defaults'] = {
+        'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable,
+        'exim_client_smarthost': 'relay.example.com', 'exim_client_server_certificate': pki['relay'].cert_pem,
+        'exim_client_generate_certificate': True,
+        'exim_client_install_packages': False, 'exim_client_manage_service': False,
+    }
+    result = preview.apply(check=True, diff=True)
+    assert_ok(result)
+    assert re.search(r'included: \S+/tasks/debian\.yml for .*\bdefaults\b', result.output), result.output[-3000:]
+    assert not Path('/etc/exim4/certrelay').exists()
+    for host in preview.hosts:
+        assert result.recap(host).get('changed', 0) > 0, host
+    assert f'-  port = {converged["exim_client_smarthost_port"]}' in result.output
+    assert f'+  port = {other_port}' in result.output
+    assert tree_snapshot(fleet.dir('deliver')) == before
+    assert not preview.dir('fresh-generated').exists()
+
+
+BAD_INPUT = {
+    'pinned-lacks-name': ({'exim_client_server_certificate': 'noname'},
+                          'does not name the smarthost "127.0.0.1"'),
+    'pinned-expired': ({'exim_client_server_certificate': 'expired'}, 'expired on'),
+    'pinned-is-a-key': ({'exim_client_server_certificate': 'relay-key'}, 'holds a private key'),
+    'key-mismatch': ({'exim_client_privatekey': 'other-key'},
+                     'exim_client_privatekey does not belong to exim_client_certificate'),
+    'key-garbage': ({'exim_client_privatekey': 'garbage'},
+                    'exim_client_privatekey is not an unencrypted PEM private key'),
+    'cert-and-generate': ({'exim_client_generate_certificate': True},
+                          'or neither and exim_client_generate_certificate=true'),
+}
+
+
+def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relays, workdir):
+    values = {'noname': pki['noname'].cert_pem, 'expired': pki['expired'].cert_pem,
+              'relay-key': pki['relay'].key_pem, 'other-key': pki['other'].key_pem, 'garbage': 'not a key'}
+    bad = Fleet(workdir, 'bad')
+    for host, (overrides, _message) in BAD_INPUT.items():
+        resolved = {k: values.get(v, v) if isinstance(v, str) else v for k, v in overrides.items()}
+        # the missing-name case targets the converged client: it must stay exactly as it was
+        directory = fleet.dir('deliver') if host == 'pinned-lacks-name' else None
+        bad.add(host, relays['relay'][0], pki['relay'], pki['laptop'], directory=directory, **resolved)
+    before = tree_snapshot(fleet.dir('deliver'), *(bad.dir(host) for host in BAD_INPUT))
+    result = bad.apply()
+    assert result.returncode != 0
+    for host, (_overrides, message) in BAD_INPUT.items():
+        assert result.recap(host).get('failed') == 1, host
+        assert result.recap(host).get('changed') == 0, host
+        assert message in host_output(result, host), (host, host_output(result, host))
+    assert tree_snapshot(fleet.dir('deliver'), *(bad.dir(host) for host in BAD_INPUT)) == before
+    for secret in (pki['laptop'].key_pem, pki['other'].key_pem, pki['relay'].key_pem):
+        assert secret.splitlines()[1] not in result.output
