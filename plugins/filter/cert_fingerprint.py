@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 name: cert_fingerprint
 short_description: Certificate fingerprint exactly as Exim prints it
 version_added: 0.1.0
-author: certrelay.exim contributors
+author: certrelay.exim contributors (@certrelay)
 description:
   - Returns the fingerprint of an X.509 certificate over its DER encoding, by default in the form
     Exim's C(${sha256:$tls_in_peercert}) prints it, upper-case hex without separators.

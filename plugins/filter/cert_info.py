@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 name: cert_info
 short_description: Facts about an X.509 certificate, for validating input before deploying it
 version_added: 0.1.0
-author: certrelay.exim contributors
+author: certrelay.exim contributors (@certrelay)
 description:
   - Parses a certificate (PEM text or DER bytes, first certificate of a bundle) and returns its
     subject, issuer, subject alternative names, validity, whether it has expired, whether it is

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 name: key_matches_cert
 short_description: Whether a private key belongs to a certificate, checked on the controller
 version_added: 0.1.0
-author: certrelay.exim contributors
+author: certrelay.exim contributors (@certrelay)
 description:
   - Compares the public half of an unencrypted PEM private key with the public key of a certificate.
   - Meant for validating input before anything is deployed, so that a key and certificate that do
