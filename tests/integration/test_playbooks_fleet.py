@@ -1,0 +1,392 @@
+"""The fleet playbooks (site, revoke, enroll, rotate) on one machine: a relay and two laptops as
+three inventory hosts with the local connection, standalone layout, loopback ports, a real Exim
+relay daemon and real Exim clients (`exim -odi`).
+
+One fleet for the module; the tests run in file order and each continues from the state the
+previous one left (site -> revoke -> site -> enroll -> rotate laptops -> rotate relay).
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.lib import exim, pki
+from tests.lib.ansible import REPO, run_playbook, tree_snapshot
+
+PLAYBOOKS = REPO / 'playbooks'
+LAPTOPS = ('laptop-a', 'laptop-b')
+RECIPIENT = 'dest@external.example.org'
+REFUSED = '550 relay not permitted'
+# What a laptop logs when the relay or the pin says no; a reload's "Connection refused" is not here.
+TRUST_FAILURES = re.compile(r'certificate verification failed|relay not permitted|TLS error|\*\* ')
+
+
+class Fleet:
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = exim.free_port()
+        self.relay_cred = pki.server_cert('relay')
+        self.relay_vars = {}
+        self.counter = 0
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / 'inventory.yml'
+
+    @property
+    def fleet_dir(self) -> Path:
+        return self.root / 'fleet'
+
+    @property
+    def relay(self) -> Path:
+        return self.root / 'relay'
+
+    @property
+    def relay_config(self) -> Path:
+        return self.relay / 'exim.conf'
+
+    @property
+    def mailbox(self) -> Path:
+        return self.relay / 'mail' / 'relayed'
+
+    def laptop(self, name: str) -> Path:
+        return self.root / name
+
+    def write_inventory(self, **relay_vars):
+        self.relay_vars.update(relay_vars)
+        relay = {
+            'exim_server_layout': 'standalone',
+            'exim_server_install_packages': False,
+            'exim_server_manage_service': False,
+            'exim_server_config_file': str(self.relay_config),
+            'exim_server_spool_directory': str(self.relay / 'spool'),
+            'exim_server_log_directory': str(self.relay / 'log'),
+            'exim_server_base_directory': str(self.relay / 'etc'),
+            'exim_server_trusted_configs_file': '',
+            'exim_server_primary_hostname': 'relay.example.com',
+            'exim_server_listen_addresses': ['127.0.0.1'],
+            'exim_server_ports': [self.port],
+            'exim_server_deliver_to_file': str(self.mailbox),
+            'exim_server_tls_certificate': self.relay_cred.cert_pem,
+            'exim_server_tls_privatekey': self.relay_cred.key_pem,
+            'certrelay_relay_address': '127.0.0.1',
+            # the test runs `exim -bdf` itself: the playbook reloads it through its PID file
+            'certrelay_relay_pid_file': str(self.relay / 'spool' / 'exim-daemon.pid'),
+            **self.relay_vars,
+        }
+        laptops = {name: {
+            'exim_client_layout': 'standalone',
+            'exim_client_install_packages': False,
+            'exim_client_manage_service': False,
+            'exim_client_config_file': str(self.laptop(name) / 'exim.conf'),
+            'exim_client_spool_directory': str(self.laptop(name) / 'spool'),
+            'exim_client_log_directory': str(self.laptop(name) / 'log'),
+            'exim_client_tls_directory': str(self.laptop(name) / 'tls'),
+            'exim_client_primary_hostname': f'{name}.example.com',
+            'exim_client_generate_certificate': True,
+        } for name in LAPTOPS}
+        inventory = {'all': {
+            'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable},
+            'children': {'relays': {'hosts': {'relay1': relay}}, 'laptops': {'hosts': laptops}},
+        }}
+        # JSON is YAML; the fleet directory defaults to fleet/ beside this file
+        self.inventory.write_text(json.dumps(inventory, indent=1))
+
+    def play(self, name: str, *args: str, check: bool = False, diff: bool = False, **extra_vars):
+        return run_playbook(PLAYBOOKS / f'{name}.yml', extra_vars, *args, check=check, diff=diff,
+                            inventory=self.inventory, env={'ANSIBLE_PIPELINING': '1'})
+
+    def send(self, laptop: str, tag: str) -> str:
+        self.counter += 1
+        subject = f'{tag}-{laptop}-{self.counter}'
+        result = exim.submit(self.laptop(laptop) / 'exim.conf', RECIPIENT, subject,
+                             f'{laptop}.example.com')
+        assert result.returncode == 0, result.stderr
+        return subject
+
+    def relayed(self, subject: str, timeout: float = 10.0) -> bool:
+        return exim.wait_for(lambda: exim.file_has(self.mailbox, rf'^Subject: {re.escape(subject)}$'),
+                             timeout=timeout)
+
+    def laptop_log(self, laptop: str) -> str:
+        log = self.laptop(laptop) / 'log' / 'mainlog'
+        return log.read_text(errors='replace') if log.exists() else ''
+
+    def relay_log(self) -> str:
+        log = self.relay / 'log' / 'mainlog'
+        return log.read_text(errors='replace') if log.exists() else ''
+
+    def laptop_cred(self, laptop: str) -> tuple[Path, Path]:
+        tls = self.laptop(laptop) / 'tls'
+        return tls / 'client.crt', tls / 'client.key'
+
+    def fingerprint(self, pem_file: Path) -> str:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        return x509.load_pem_x509_certificate(pem_file.read_bytes()).fingerprint(hashes.SHA256()).hex().upper()
+
+    def swaks_as(self, laptop: str, subject: str, cred: tuple[Path, Path] | None = None):
+        cert, key = cred or self.laptop_cred(laptop)
+        return exim.swaks(self.port, cert=cert, key=key, subject=subject)
+
+    def flush_queues(self):
+        """Deliver whatever a reload deferred (-qff ignores retry times)."""
+        for laptop in LAPTOPS:
+            subprocess.run([exim.EXIM, '-C', str(self.laptop(laptop) / 'exim.conf'), '-qff'],
+                           capture_output=True, timeout=60)
+
+
+def assert_ok(result):
+    assert result.returncode == 0, result.output[-6000:]
+
+
+@pytest.fixture(scope='module')
+def fleet():
+    root = Path(tempfile.mkdtemp(prefix='certrelay-fleet-'))
+    # Exim re-execs as Debian-exim for a -C config: the tree must be traversable
+    root.chmod(0o755)
+    fleet = Fleet(root)
+    fleet.write_inventory()
+    before = tree_snapshot(root)
+    fleet.check_run = fleet.play('site', check=True, diff=True)
+    fleet.check_run_changed_nothing = tree_snapshot(root) == before
+    fleet.first_run = fleet.play('site')
+    assert_ok(fleet.first_run)
+    daemon = exim.daemon(fleet.relay_config, fleet.port)
+    daemon.__enter__()
+    try:
+        yield fleet
+    finally:
+        daemon.__exit__(None, None, None)
+        if not os.environ.get('CERTRELAY_KEEP_TMP'):
+            subprocess.run(['rm', '-rf', str(root)], check=False)
+
+
+class MailLoop:
+    """Laptops keep sending during a playbook run: every message must get through, none refused."""
+
+    def __init__(self, fleet: Fleet, tag: str):
+        self.fleet, self.tag = fleet, tag
+        self.subjects: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set():
+            for laptop in LAPTOPS:
+                # a reload's short gap must not turn into "retry time not reached" for the rest
+                for hint in (self.fleet.laptop(laptop) / 'spool' / 'db').glob('retry*'):
+                    hint.unlink(missing_ok=True)
+                self.subjects.append(self.fleet.send(laptop, self.tag))
+            self.stop.wait(0.2)
+
+    def __enter__(self):
+        self.logs_before = {laptop: len(self.fleet.laptop_log(laptop)) for laptop in LAPTOPS}
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=60)
+
+    def check(self):
+        for laptop in LAPTOPS:
+            new_lines = self.fleet.laptop_log(laptop)[self.logs_before[laptop]:]
+            refused = [line for line in new_lines.splitlines() if TRUST_FAILURES.search(line)]
+            assert not refused, f'{laptop} was refused during the run:\n' + '\n'.join(refused)
+        self.fleet.flush_queues()
+        missing = [s for s in self.subjects if not self.fleet.relayed(s, timeout=5)]
+        assert len(self.subjects) >= 10
+        assert not missing, f'{len(missing)} of {len(self.subjects)} never relayed: {missing[:5]}'
+
+
+# --------------------------------------------------------------------------------------- site
+
+
+def test_check_mode_with_diff_on_a_fresh_fleet_writes_nothing(fleet):
+    assert_ok(fleet.check_run)
+    assert fleet.check_run_changed_nothing
+    assert 'PRIVATE KEY' not in fleet.check_run.output
+    # the diff previews the relay's configuration
+    assert f'daemon_smtp_ports = {fleet.port}' in fleet.check_run.stdout
+
+
+def test_site_enrols_every_laptop_in_the_same_run(fleet):
+    enrolled = sorted(p.name for p in fleet.fleet_dir.glob('*.pem'))
+    assert enrolled == ['laptop-a.pem', 'laptop-b.pem']
+    for laptop in LAPTOPS:
+        cert, key = fleet.laptop_cred(laptop)
+        # the certificate the laptop generated is the one in the fleet directory and on the relay
+        assert (fleet.fleet_dir / f'{laptop}.pem').read_text().strip() == cert.read_text().strip()
+        assert (fleet.relay / 'etc' / 'trust' / f'{laptop}.pem').exists()
+        assert fleet.fingerprint(cert) in fleet.first_run.stdout
+        assert oct(key.stat().st_mode & 0o777) == '0o640'
+    # the key never left the laptop: only certificates in the fleet directory
+    assert 'PRIVATE KEY' not in ''.join(p.read_text() for p in fleet.fleet_dir.glob('*.pem'))
+
+
+def test_mail_from_every_laptop_is_relayed_over_mutual_tls(fleet):
+    for laptop in LAPTOPS:
+        subject = fleet.send(laptop, 'site')
+        assert fleet.relayed(subject), fleet.laptop_log(laptop)[-2000:]
+        assert re.search(rf'CV=yes DN="CN={laptop}\.example\.com"', fleet.relay_log())
+        assert re.search(r'=> dest@external\.example\.org .*CV=yes DN="CN=relay\.example\.com"',
+                         fleet.laptop_log(laptop))
+
+
+def test_unknown_certificate_is_refused_with_its_fingerprint_logged(fleet, tmp_path):
+    stranger = pki.client_cert('stranger')
+    cert, key = stranger.write(tmp_path)
+    result = exim.swaks(fleet.port, cert=cert, key=key)
+    assert result.rcpt_reply == REFUSED, result.transcript
+    assert exim.wait_for(lambda: stranger.fingerprint in fleet.relay_log())
+
+
+def test_a_limit_without_the_relays_is_refused_before_any_change(fleet):
+    before = tree_snapshot(fleet.root)
+    result = fleet.play('site', '-l', 'laptop-a')
+    assert result.returncode != 0
+    assert 'leaves out the relay(s) relay1' in result.output
+    assert tree_snapshot(fleet.root) == before
+
+
+def test_a_damaged_fleet_file_is_named_before_any_change(fleet):
+    bad = fleet.fleet_dir / 'laptop-z.pem'
+    bad.write_text('-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n')
+    try:
+        before = tree_snapshot(fleet.root)
+        result = fleet.play('site')
+        assert result.returncode != 0
+        assert 'laptop-z.pem is not a usable certificate' in result.output
+        assert 'MIIB' not in result.output
+        assert tree_snapshot(fleet.root) == before
+    finally:
+        bad.unlink()
+
+
+# ------------------------------------------------------------------------------------- revoke
+
+
+def test_revoke_of_an_unknown_laptop_is_refused_before_any_change(fleet):
+    before = tree_snapshot(fleet.root)
+    result = fleet.play('revoke', certrelay_revoke='laptop-typo')
+    assert result.returncode != 0
+    assert 'Unknown laptop(s): laptop-typo' in result.output
+    assert tree_snapshot(fleet.root) == before
+
+
+def test_revoke_removes_the_laptop_from_the_relay_at_once(fleet):
+    # what a thief would keep: the laptop's certificate and key
+    stolen = fleet.root / 'stolen'
+    stolen.mkdir()
+    fleet.stolen_b = tuple(Path(shutil.copy(path, stolen)) for path in fleet.laptop_cred('laptop-b'))
+    fp_b = fleet.fingerprint(fleet.stolen_b[0])
+    result = fleet.play('revoke', certrelay_revoke='laptop-b', certrelay_revoke_remove_client=True)
+    assert_ok(result)
+    assert not (fleet.fleet_dir / 'laptop-b.pem').exists()
+    assert (fleet.fleet_dir / 'revoked' / 'laptop-b.pem').exists()
+    assert not (fleet.relay / 'etc' / 'trust' / 'laptop-b.pem').exists()
+    assert fp_b not in fleet.relay_config.read_text()
+    # certrelay_revoke_remove_client: the laptop's key and configuration are gone, laptop-a's are not
+    assert not (fleet.laptop('laptop-b') / 'tls').exists()
+    assert not (fleet.laptop('laptop-b') / 'exim.conf').exists()
+    assert fleet.laptop_cred('laptop-a')[1].exists()
+    # the running relay was reloaded by the playbook: laptop-b is refused now, laptop-a is not
+    refused = fleet.swaks_as('laptop-b', 'revoked', fleet.stolen_b)
+    assert refused.rcpt_reply == REFUSED, refused.transcript
+    subject = fleet.send('laptop-a', 'after-revoke')
+    assert fleet.relayed(subject)
+
+
+def test_site_keeps_a_revoked_laptop_out_and_changes_nothing(fleet):
+    before = tree_snapshot(fleet.fleet_dir, fleet.relay / 'etc', fleet.relay_config)
+    result = fleet.play('site')
+    assert_ok(result)
+    for host in ('relay1', 'laptop-a', 'laptop-b'):
+        assert result.recap(host).get('changed') == 0, result.output[-4000:]
+    assert tree_snapshot(fleet.fleet_dir, fleet.relay / 'etc', fleet.relay_config) == before
+    assert fleet.swaks_as('laptop-b', 'still-revoked', fleet.stolen_b).rcpt_reply == REFUSED
+    assert not (fleet.laptop('laptop-b') / 'exim.conf').exists()
+
+
+def test_enroll_brings_a_laptop_back_without_touching_the_others(fleet):
+    laptop_a = tree_snapshot(fleet.laptop('laptop-a') / 'tls', fleet.laptop('laptop-a') / 'exim.conf')
+    result = fleet.play('enroll', '-l', 'relays,laptop-b')
+    assert_ok(result)
+    assert (fleet.fleet_dir / 'laptop-b.pem').exists()
+    assert not (fleet.fleet_dir / 'revoked' / 'laptop-b.pem').exists()
+    assert result.recap('laptop-a') == {}
+    assert tree_snapshot(fleet.laptop('laptop-a') / 'tls', fleet.laptop('laptop-a') / 'exim.conf') == laptop_a
+    for laptop in LAPTOPS:
+        subject = fleet.send(laptop, 'after-enroll')
+        assert fleet.relayed(subject), fleet.laptop_log(laptop)[-2000:]
+    # its old key was wiped at revocation: it came back with a new one, the stolen one stays out
+    assert fleet.fingerprint(fleet.laptop_cred('laptop-b')[0]) != fleet.fingerprint(fleet.stolen_b[0])
+    assert fleet.swaks_as('laptop-b', 'stolen', fleet.stolen_b).rcpt_reply == REFUSED
+
+
+# ------------------------------------------------------------------------------------- rotate
+
+
+def test_rotating_laptop_certificates_never_stops_mail(fleet):
+    old = {laptop: fleet.fingerprint(fleet.laptop_cred(laptop)[0]) for laptop in LAPTOPS}
+    with MailLoop(fleet, 'rotate-laptops') as loop:
+        result = fleet.play('rotate', certrelay_rotate='laptops')
+    assert_ok(result)
+    loop.check()
+    for laptop in LAPTOPS:
+        cert = fleet.laptop_cred(laptop)[0]
+        new = fleet.fingerprint(cert)
+        assert new != old[laptop]
+        assert not list((fleet.laptop(laptop) / 'tls').glob('*.next'))
+        assert fleet.fingerprint(fleet.fleet_dir / f'{laptop}.pem') == new
+        trusted = fleet.relay_config.read_text()
+        assert new in trusted and old[laptop] not in trusted
+    assert sorted(p.name for p in fleet.fleet_dir.glob('*.pem')) == ['laptop-a.pem', 'laptop-b.pem']
+
+
+def test_a_relay_certificate_without_the_relay_name_is_refused_before_any_change(fleet):
+    wrong = pki.make_cert('relay-wrong', 'relay.example.com', dns=('relay.example.com',))
+    fleet.write_inventory(certrelay_relay_next_certificate=wrong.cert_pem,
+                          certrelay_relay_next_privatekey=wrong.key_pem)
+    before = tree_snapshot(fleet.fleet_dir, fleet.relay / 'etc', *(fleet.laptop(name) for name in LAPTOPS))
+    result = fleet.play('rotate', certrelay_rotate='relays')
+    assert result.returncode != 0
+    assert 'does not name 127.0.0.1' in result.output
+    assert 'PRIVATE KEY' not in result.output
+    assert tree_snapshot(fleet.fleet_dir, fleet.relay / 'etc', *(fleet.laptop(name) for name in LAPTOPS)) == before
+
+
+def test_rotating_the_relay_certificate_never_stops_mail(fleet):
+    new = pki.server_cert('relay-next')
+    fleet.write_inventory(certrelay_relay_next_certificate=new.cert_pem,
+                          certrelay_relay_next_privatekey=new.key_pem)
+    with MailLoop(fleet, 'rotate-relay') as loop:
+        result = fleet.play('rotate', certrelay_rotate='relays')
+    assert_ok(result)
+    loop.check()
+    assert (fleet.relay / 'etc' / 'tls' / 'server.crt').read_text().strip() == new.cert_pem.strip()
+    for laptop in LAPTOPS:
+        pinned = (fleet.laptop(laptop) / 'tls' / 'smarthost.pem').read_text()
+        assert pinned.strip() == new.cert_pem.strip()
+        subject = fleet.send(laptop, 'after-relay-rotation')
+        assert fleet.relayed(subject)
+        assert re.search(r'CV=yes DN="CN=relay\.example\.com"', fleet.laptop_log(laptop))
+
+    # the documented last step: the new pair becomes the inventory's, and site.yml agrees
+    fleet.relay_cred = new
+    fleet.relay_vars.pop('certrelay_relay_next_certificate')
+    fleet.relay_vars.pop('certrelay_relay_next_privatekey')
+    fleet.write_inventory()
+    result = fleet.play('site')
+    assert_ok(result)
+    for host in ('relay1', *LAPTOPS):
+        assert result.recap(host).get('changed') == 0, result.output[-4000:]
