@@ -1,0 +1,141 @@
+"""Summarise benchmarks/results/*.json: goal verdicts, Markdown tables, docs/performance.png."""
+
+import re
+import sys
+
+import common
+from common import REPO, RESULTS
+
+PNG = REPO / 'docs' / 'performance.png'
+
+
+def verdict(ok):
+    return 'MET' if ok else 'NOT MET'
+
+
+def cell(value):
+    # The -be figure is a difference of two timings: below ~0.01 ms it is noise.
+    if value is None:
+        return ''
+    return '< 0.01' if value < 0.01 else f'{value:.2f}'
+
+
+def converge_summary(conv, lines):
+    role, naive, n = conv['role'], conv['naive'], str(conv['ratio_n'])
+    lines += ['| N | role first run (s) | role re-run (s) | naive first run (s) | naive re-run (s) |',
+              '|---:|---:|---:|---:|---:|']
+    for count in sorted(role, key=int):
+        row = role[count]
+        nv = naive.get(count)
+        lines.append(f'| {count} | {row["first_s"]:.1f} | {row["rerun_s"]:.1f} | '
+                     f'{nv["first_s"]:.1f} | {nv["rerun_s"]:.1f} |' if nv else
+                     f'| {count} | {row["first_s"]:.1f} | {row["rerun_s"]:.1f} | | |')
+    first = naive[n]['first_s'] / role[n]['first_s']
+    rerun = naive[n]['rerun_s'] / role[n]['rerun_s']
+    counts = sorted(role, key=int)
+    flat_first = role[counts[-1]]['first_s'] / role[counts[0]]['first_s']
+    flat_rerun = role[counts[-1]]['rerun_s'] / role[counts[0]]['rerun_s']
+    goals = [
+        (f'role vs naive at N={n}: first run {first:.1f}x, re-run {rerun:.1f}x (goal >= 30x)',
+         first >= 30 and rerun >= 30),
+        (f'role re-run at N={n} reports changed={role[n]["rerun_changed"]} (goal 0)', role[n]['rerun_changed'] == 0),
+        (f'flatness: role N={counts[-1]} / N={counts[0]}: first run {flat_first:.2f}x, re-run {flat_rerun:.2f}x '
+         f'(goal <= 2x)', counts[-1] == '1000' and flat_first <= 2 and flat_rerun <= 2),
+    ]
+    return goals
+
+
+def rcpt_summary(rcpt, lines):
+    by_n = rcpt['by_n']
+    lines += ['', '| N | mode | allowlist test, worst case (ms) | RCPT in a session (ms) | TLS session, 1 RCPT (ms) | note |',
+              '|---:|---|---:|---:|---:|---|']
+    for count in sorted(by_n, key=int):
+        for mode in ('macro', 'file', 'dbm'):
+            row = by_n[count].get(mode)
+            if not row:
+                continue
+            cells = [cell(row.get(k)) for k in ('lookup_ms', 'rcpt_ms', 'session_ms')]
+            note = row.get('note', 'exim_dbmbuild of the same file (proposal)')
+            lines.append(f'| {count} | {mode} | {" | ".join(cells)} | {note.splitlines()[0][:90]} |')
+    counts = sorted(by_n, key=int)
+    low, high = by_n[counts[0]]['file'], by_n[counts[-1]]['file']
+    growth = high['rcpt_ms'] / max(low['rcpt_ms'], 1e-6) if 'rcpt_ms' in high and 'rcpt_ms' in low else float('inf')
+    return [(f'file mode RCPT check N={counts[-1]} vs N={counts[0]}: {growth:.1f}x '
+             f'(goal: does not grow with N)', growth <= 2)]
+
+
+def fingerprint_goal():
+    path = RESULTS / 'fingerprint.txt'
+    match = re.search(r'ratio\s*:\s*([\d.]+)x', path.read_text()) if path.exists() else None
+    if not match:
+        return []
+    ratio = float(match.group(1))
+    return [(f'cert_fingerprint filter vs one openssl per certificate: {ratio:.0f}x (goal >= 100x)', ratio >= 100)]
+
+
+def plot(conv, rcpt):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=80)
+    if conv:
+        counts = sorted(conv['role'], key=int)
+        xs = [int(c) for c in counts]
+        left.plot(xs, [conv['role'][c]['first_s'] for c in counts], 'o-', label='role, first run')
+        left.plot(xs, [conv['role'][c]['rerun_s'] for c in counts], 's--', label='role, re-run (changed=0)')
+        for count, row in conv['naive'].items():
+            left.plot([int(count)], [row['first_s']], 'rv', markersize=9, label=f'naive, first run (N={count})')
+            left.plot([int(count)], [row['rerun_s']], 'r^', markersize=9, label=f'naive, re-run (N={count})')
+        left.set_xscale('log')
+        left.set_yscale('log')
+        left.set_xlabel('client certificates N')
+        left.set_ylabel('ansible-playbook wall time (s)')
+        left.set_title('Server converge time')
+        left.legend(fontsize=8)
+        left.grid(True, which='both', alpha=0.3)
+    if rcpt:
+        counts = sorted(rcpt['by_n'], key=int)
+        for mode, style in (('macro', 'o-'), ('file', 's-'), ('dbm', 'd:')):
+            pts = [(int(c), rcpt['by_n'][c][mode]['lookup_ms']) for c in counts
+                   if rcpt['by_n'][c].get(mode, {}).get('lookup_ms', 0) >= 0.01]
+            if pts:
+                right.plot(*zip(*pts, strict=True), style,
+                           label=f'{mode}: allowlist test (exim -be, worst case; < 0.01 ms not drawn)')
+        for mode, style in (('macro', 'o--'), ('file', 's--')):
+            pts = [(int(c), rcpt['by_n'][c][mode]['rcpt_ms']) for c in counts
+                   if 'rcpt_ms' in rcpt['by_n'][c].get(mode, {})]
+            if pts:
+                right.plot(*zip(*pts, strict=True), style, alpha=0.6, label=f'{mode}: RCPT over TLS (daemon)')
+        right.set_xscale('log')
+        right.set_yscale('log')
+        right.set_xlabel('fingerprints in the allowlist N')
+        right.set_ylabel('ms per check')
+        right.set_title('Exim per-RCPT allowlist check')
+        right.legend(fontsize=7)
+        right.grid(True, which='both', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(PNG)
+    print(f'plot: {PNG.relative_to(REPO)} ({PNG.stat().st_size // 1024} KiB)')
+
+
+def main():
+    conv, rcpt = common.load('converge'), common.load('rcpt')
+    lines, goals = [], []
+    if conv:
+        goals += converge_summary(conv, lines)
+    if rcpt:
+        goals += rcpt_summary(rcpt, lines)
+    goals += fingerprint_goal()
+    summary = '\n'.join(lines) + '\n'
+    (RESULTS / 'summary.md').write_text(summary)
+    print(summary)
+    print('goals:')
+    for text, ok in goals:
+        print(f'  [{verdict(ok):>7}] {text}')
+    if '--no-plot' not in sys.argv:
+        plot(conv, rcpt)
+
+
+if __name__ == '__main__':
+    main()
