@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -89,6 +90,11 @@ def pki():
         'impostor': server_cert('impostor'),
         'noname': make_cert('noname', 'relay.example.com', dns=('relay.example.com',)),
         'expired': server_cert('old-relay', expired=True),
+        # a relay certificate rotation pins the current and the next one
+        'next': server_cert('relay-next', host='relay-next.example.com'),
+        'bundle-expired': make_cert('relay-2024', 'relay-2024.example.com', dns=('localhost',),
+                                    ips=('127.0.0.1',), expired=True),
+        'misnamed': make_cert('misnamed', 'relay-misnamed.example.com', dns=('relay-misnamed.example.com',)),
         'laptop': client_cert('laptop'),
         'other': client_cert('other-laptop'),
     }
@@ -108,7 +114,7 @@ def relays(pki, relay_server, workdir):
         odd = {
             name: start_relay(stack, workdir / 'relays' / name, pki[cert], pki['laptop'].cert_pem, tls=tls)
             for name, cert, tls in (('impostor', 'impostor', True), ('noname', 'noname', True),
-                                    ('plain', 'relay', False))
+                                    ('plain', 'relay', False), ('next', 'next', True))
         }
         yield dict(odd, relay=(real.port, real.root), server=real)
 
@@ -193,6 +199,11 @@ def delivered(relay_base, subject, timeout=10.0):
                          timeout=timeout)
 
 
+def bundle(*creds):
+    """PEM bundle as a user would paste it: concatenated, a blank line in between."""
+    return '\n'.join(cred.cert_pem for cred in creds)
+
+
 def assert_ok(result):
     assert result.returncode == 0, result.output[-4000:]
 
@@ -206,6 +217,10 @@ def fleet(pki, relays, workdir):
     fleet.add('plain', relays['plain'][0], pki['relay'], pki['laptop'])
     fleet.add('noname', relays['noname'][0], pki['noname'], pki['laptop'], exim_client_verify_hostname=False)
     fleet.add('generated', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    # old and new relay certificate pinned together, against a relay presenting either
+    for host, relay in (('bundle-current', 'relay'), ('bundle-next', 'next')):
+        fleet.add(host, relays[relay][0], pki['relay'], pki['laptop'],
+                  exim_client_server_certificate=bundle(pki['relay'], pki['next']))
     fleet.first = fleet.apply()
     assert_ok(fleet.first)
     return fleet
@@ -275,6 +290,16 @@ def test_hostname_check_turned_off_deliberately_still_pins(fleet, relays):
     assert re.search(rf'=> {RCPT} .*CV=yes', mainlog(case)), mainlog(case)
 
 
+@pytest.mark.parametrize('host, relay', [('bundle-current', 'relay'), ('bundle-next', 'next')])
+def test_pinned_bundle_delivers_to_a_relay_presenting_either_certificate(pki, fleet, relays, host, relay):
+    case = fleet.dir(host)
+    pinned = (case / 'etc' / 'tls' / 'smarthost.pem').read_text()
+    assert pki['relay'].cert_pem in pinned and pki['next'].cert_pem in pinned
+    send(case, f'client-{host}')
+    assert delivered(relays[relay][1], f'client-{host}'), mainlog(case)
+    assert re.search(rf'=> {RCPT} .*CV=yes', mainlog(case)), mainlog(case)
+
+
 def test_generated_certificate_is_logged_by_its_fingerprint_and_enrolled(fleet, relays):
     case = fleet.dir('generated')
     exported = fleet.facts('generated')
@@ -331,6 +356,14 @@ BAD_INPUT = {
                           'does not name the smarthost "127.0.0.1"'),
     'pinned-expired': ({'exim_client_server_certificate': 'expired'}, 'expired on'),
     'pinned-is-a-key': ({'exim_client_server_certificate': 'relay-key'}, 'holds a private key'),
+    # every certificate of a pinned bundle is checked, and the bad one is named
+    'bundle-one-expired': ({'exim_client_server_certificate': 'bundle-expired'},
+                           'exim_client_server_certificate (CN=relay-2024.example.com, certificate 2 of 2): '
+                           'expired on'),
+    'bundle-one-misnamed': ({'exim_client_server_certificate': 'bundle-misnamed'},
+                            'exim_client_server_certificate (CN=relay-misnamed.example.com, certificate 1 of 2): '
+                            'does not name the smarthost "127.0.0.1"'),
+    'bundle-with-a-key': ({'exim_client_server_certificate': 'bundle-key'}, 'holds a private key'),
     'key-mismatch': ({'exim_client_privatekey': 'other-key'},
                      'exim_client_privatekey does not belong to exim_client_certificate'),
     'key-garbage': ({'exim_client_privatekey': 'garbage'},
@@ -342,20 +375,217 @@ BAD_INPUT = {
 
 def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relays, workdir):
     values = {'noname': pki['noname'].cert_pem, 'expired': pki['expired'].cert_pem,
-              'relay-key': pki['relay'].key_pem, 'other-key': pki['other'].key_pem, 'garbage': 'not a key'}
+              'relay-key': pki['relay'].key_pem, 'other-key': pki['other'].key_pem, 'garbage': 'not a key',
+              'bundle-expired': bundle(pki['relay'], pki['bundle-expired']),
+              'bundle-misnamed': bundle(pki['misnamed'], pki['relay']),
+              'bundle-key': pki['relay'].cert_pem + pki['relay'].key_pem}
+    # these target converged clients: they must stay exactly as they were
+    converged = {'pinned-lacks-name': 'deliver', 'bundle-one-expired': 'bundle-current',
+                 'bundle-one-misnamed': 'bundle-next'}
     bad = Fleet(workdir, 'bad')
     for host, (overrides, _message) in BAD_INPUT.items():
         resolved = {k: values.get(v, v) if isinstance(v, str) else v for k, v in overrides.items()}
-        # the missing-name case targets the converged client: it must stay exactly as it was
-        directory = fleet.dir('deliver') if host == 'pinned-lacks-name' else None
+        directory = fleet.dir(converged[host]) if host in converged else None
         bad.add(host, relays['relay'][0], pki['relay'], pki['laptop'], directory=directory, **resolved)
-    before = tree_snapshot(fleet.dir('deliver'), *(bad.dir(host) for host in BAD_INPUT))
+    watched = [fleet.dir(host) for host in set(converged.values())] + [bad.dir(host) for host in BAD_INPUT]
+    before = tree_snapshot(*watched)
     result = bad.apply()
     assert result.returncode != 0
     for host, (_overrides, message) in BAD_INPUT.items():
         assert result.recap(host).get('failed') == 1, host
         assert result.recap(host).get('changed') == 0, host
         assert message in host_output(result, host), (host, host_output(result, host))
-    assert tree_snapshot(fleet.dir('deliver'), *(bad.dir(host) for host in BAD_INPUT)) == before
+    assert tree_snapshot(*watched) == before
+    # only the bad certificate of a bundle is named
+    assert 'certificate 1 of 2' not in host_output(result, 'bundle-one-expired')
+    assert 'certificate 2 of 2' not in host_output(result, 'bundle-one-misnamed')
     for secret in (pki['laptop'].key_pem, pki['other'].key_pem, pki['relay'].key_pem):
         assert secret.splitlines()[1] not in result.output
+
+
+# ------------------------------------------------------------------ handlers with a managed service
+
+# A System V init script for a client Exim daemon of the test's own (`-oX`: a free port instead of
+# 25): what `ansible.builtin.service` drives on a host without systemd. Logs every action it is
+# asked for, so the test sees what the role's handlers did.
+INIT_SCRIPT = """\
+#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          {name}
+# Required-Start:
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: certrelay.exim test client Exim
+### END INIT INFO
+echo "$1" >> {actions}
+running() {{ [ -f {pid} ] && kill -0 "$(cat {pid})" 2>/dev/null; }}
+case "$1" in
+  start) running || {exim} -C {config} -bd -oX {port} -oP {pid} ;;
+  stop) if running; then kill "$(cat {pid})"; fi; rm -f {pid} ;;
+  reload|force-reload) running && kill -HUP "$(cat {pid})" ;;
+  restart) "$0" stop; "$0" start ;;
+  status) running ;;
+  *) exit 3 ;;
+esac
+"""
+
+
+@pytest.fixture(scope='module')
+def service(workdir):
+    """A uniquely named init script in /etc/init.d, removed (with its rc links and daemon) after."""
+    name = f'certrelay-test-{workdir.name[-8:].lower()}'
+    name = re.sub('[^a-z0-9-]', '', name)
+    base = workdir / 'service'
+    base.mkdir()
+    # the daemon runs as the Exim user (a -C configuration) and writes its PID file here
+    exim.chown_exim(base)
+    script = Path('/etc/init.d') / name
+    info = {'name': name, 'actions': base / 'actions', 'pid': base / 'exim.pid',
+            'config': workdir / 'managed' / 'managed' / 'etc' / 'client.conf', 'port': exim.free_port()}
+    script.write_text(INIT_SCRIPT.format(exim=exim.EXIM, **info))
+    script.chmod(0o755)
+    try:
+        yield info
+    finally:
+        subprocess.run([str(script), 'stop'], capture_output=True, timeout=30, check=False)
+        subprocess.run(['update-rc.d', '-f', name, 'remove'], capture_output=True, timeout=30, check=False)
+        script.unlink(missing_ok=True)
+
+
+def actions(service):
+    path = service['actions']
+    return path.read_text().split() if path.exists() else []
+
+
+def ran_handlers(result, host):
+    """Names of the handlers that ran (not skipped) for host, in order."""
+    names, current = [], None
+    for line in result.output.splitlines():
+        match = re.match(r'^RUNNING HANDLER \[(?:[^:]+ : )?(.*?)\]', line)
+        if match or line.startswith(('TASK [', 'PLAY ')):
+            current = match and match.group(1)
+            continue
+        if current and re.match(rf'^(ok|changed): \[{re.escape(host)}\]', line):
+            names.append(current)
+    return names
+
+
+def test_changed_pin_or_client_key_reloads_a_managed_exim_after_a_check(pki, relays, workdir, service):
+    managed = Fleet(workdir, 'managed')
+    extra = {'exim_client_manage_service': True, 'exim_client_service_name': service['name']}
+    managed.add('managed', relays['relay'][0], pki['relay'], pki['laptop'], **extra)
+    # the same changes without a managed service: no handler does anything
+    managed.add('unmanaged', relays['relay'][0], pki['relay'], pki['laptop'])
+    assert_ok(managed.apply())
+    assert 'start' in actions(service)
+    assert exim.wait_listening(service['port'])
+    daemon_log = managed.dir('managed') / 'log' / 'mainlog'
+
+    def changed_run(**overrides):
+        for host in managed.hosts:
+            managed.hosts[host].update(overrides)
+        before = len(actions(service))
+        result = managed.apply()
+        assert_ok(result)
+        return result, actions(service)[before:]
+
+    # nothing changed: no reload
+    result, done = changed_run()
+    assert 'reload' not in done and ran_handlers(result, 'managed') == []
+
+    steps = {
+        'pin': {'exim_client_server_certificate': bundle(pki['relay'], pki['next'])},
+        'client certificate and key': {'exim_client_certificate': pki['other'].cert_pem,
+                                       'exim_client_privatekey': pki['other'].key_pem},
+    }
+    for step, overrides in steps.items():
+        hups = daemon_log.read_text(errors='replace').count('SIGHUP received')
+        result, done = changed_run(**overrides)
+        assert done.count('reload') == 1, (step, done)
+        assert ran_handlers(result, 'managed') == ['Check the live Exim configuration',
+                                                   'Reload the Exim service'], (step, result.output[-3000:])
+        assert ran_handlers(result, 'unmanaged') == [], step
+        # the running daemon re-executed, so it reads the new files
+        assert exim.wait_for(lambda hups=hups: daemon_log.read_text(errors='replace').count('SIGHUP received') > hups,
+                             timeout=10), step
+        assert exim.wait_listening(service['port'])
+
+    # removal with a managed service: the daemon is stopped and disabled before its files go
+    removal = run_playbook(remove_playbook(managed.root), None, '--limit', 'managed',
+                           inventory=managed.root / 'inventory.json')
+    assert_ok(removal)
+    assert 'stop' in actions(service)
+    assert not service['pid'].exists()
+    assert not (managed.dir('managed') / 'etc' / 'client.conf').exists()
+    assert not (managed.dir('managed') / 'etc' / 'tls').exists()
+
+
+# --------------------------------------------------------------------------------------- remove
+
+
+def remove_playbook(directory):
+    path = Path(directory) / 'remove-client.yml'
+    path.write_text(
+        '- name: Remove certrelay.exim.client\n'
+        '  hosts: all\n'
+        '  gather_facts: false\n'
+        '  tasks:\n'
+        '    - name: Remove what the client role deployed\n'
+        '      ansible.builtin.include_role:\n'
+        '        name: certrelay.exim.client\n'
+        '        tasks_from: remove\n'
+    )
+    return path
+
+
+def test_remove_entry_point_undoes_the_role_and_keeps_the_rest(pki, relays, workdir):
+    gone = Fleet(workdir, 'remove')
+    gone.add('given', relays['relay'][0], pki['relay'], pki['laptop'])
+    gone.add('generated', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    assert_ok(gone.apply())
+    # an unfinished rotation and a file of someone else's in the TLS directory
+    tls_generated = gone.dir('generated') / 'etc' / 'tls'
+    (tls_generated / 'client.key.next').write_text('next key')
+    (tls_generated / 'client.crt.next').write_text('next cert')
+    (tls_generated / 'not-ours.pem').write_text('kept')
+    inventory = gone.root / 'inventory.json'
+
+    snapshot = tree_snapshot(*(gone.dir(host) for host in gone.hosts))
+    preview = run_playbook(remove_playbook(gone.root), None, check=True, inventory=inventory)
+    assert_ok(preview)
+    assert all(preview.recap(host).get('changed', 0) > 0 for host in gone.hosts)
+    assert tree_snapshot(*(gone.dir(host) for host in gone.hosts)) == snapshot
+
+    removed = run_playbook(remove_playbook(gone.root), None, inventory=inventory)
+    assert_ok(removed)
+    for host in gone.hosts:
+        etc = gone.dir(host) / 'etc'
+        assert not (etc / 'client.conf').exists(), host
+        for name in ('smarthost.pem', 'client.crt', 'client.key', 'client.crt.next', 'client.key.next'):
+            assert not (etc / 'tls' / name).exists(), (host, name)
+        # spool (queued mail) and logs stay
+        assert (gone.dir(host) / 'spool').is_dir() and (gone.dir(host) / 'log').is_dir(), host
+    assert not (gone.dir('given') / 'etc' / 'tls').exists()
+    assert (tls_generated / 'not-ours.pem').read_text() == 'kept'
+
+    again = run_playbook(remove_playbook(gone.root), None, inventory=inventory)
+    assert_ok(again)
+    assert all(again.recap(host).get('changed') == 0 for host in gone.hosts), again.output[-3000:]
+
+
+def test_remove_on_debian_layout_previews_local_delivery_without_the_smarthost(workdir):
+    """Check mode only: the Debian layout lives in /etc/exim4, which the test must not change."""
+    preview = Fleet(workdir, 'remove-debian')
+    preview.hosts['debian'] = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable,
+                               'exim_client_manage_service': False}
+    (preview.root / 'inventory.json').write_text(json.dumps({'all': {'hosts': preview.hosts}}))
+    before = tree_snapshot(Path('/etc/exim4'))
+    result = run_playbook(remove_playbook(preview.root), None, check=True, diff=True,
+                          inventory=preview.root / 'inventory.json')
+    assert_ok(result)
+    assert "dc_smarthost=''" in result.output or "dc_smarthost=''" in Path(
+        '/etc/exim4/update-exim4.conf.conf').read_text()
+    assert "dc_eximconfig_configtype='local'" in result.output or "dc_eximconfig_configtype='local'" in Path(
+        '/etc/exim4/update-exim4.conf.conf').read_text()
+    assert tree_snapshot(Path('/etc/exim4')) == before
