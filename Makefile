@@ -1,0 +1,91 @@
+# certrelay.exim test harness. `make test` is what CI runs (.ci/run).
+# Every recipe sources scripts/env.sh (.venv on PATH, ANSIBLE_COLLECTIONS_PATH/ANSIBLE_HOME under
+# .cache/, CONTAINERS_CONF, MOLECULE_RUN_ID).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.NOTPARALLEL:
+.DEFAULT_GOAL := help
+
+ENV := . scripts/env.sh
+# prints "<== target ok (N s)" after each stage
+STAGE = @start=$$SECONDS; trap 'echo "<== $@ $$([ $$? -eq 0 ] && echo ok || echo FAILED) ($$((SECONDS - start)) s)"' EXIT; echo "==> $@";
+
+.PHONY: help test deps venv lint ruff yamllint ansible-lint sanity unit integration \
+        molecule molecule-image build changelog-lint demo bench clean distclean
+
+help:
+	@echo "make test         deps, venv, lint, sanity, unit, integration, molecule, build (what CI runs)"
+	@echo "make deps         apt packages (scripts/install-deps.sh)"
+	@echo "make venv         .venv from requirements-dev.txt (+ .cache/collections)"
+	@echo "make lint         ruff check, yamllint, ansible-lint"
+	@echo "make sanity       ansible-test sanity on a copy under .build/sanity/ansible_collections/certrelay/exim"
+	@echo "make unit         pytest tests/unit"
+	@echo "make integration  pytest tests/integration"
+	@echo "make molecule     molecule test for every scenario under molecule/ (SCENARIO=name for one)"
+	@echo "make build        ansible-galaxy collection build into .build/"
+	@echo "make demo         scripts/demo.sh"
+	@echo "make bench        benchmarks/run.sh"
+
+test: deps venv lint sanity unit integration molecule build
+	@echo "make test: all stages passed"
+
+deps:
+	$(STAGE) scripts/install-deps.sh
+
+# .venv (rebuilt only when requirements*.txt change) + .cache/collections (self link, containers.podman)
+venv:
+	$(STAGE) scripts/venv.sh
+	scripts/collections.sh
+
+lint: ruff yamllint ansible-lint
+
+ruff: venv
+	$(STAGE) $(ENV)
+	ruff check .
+
+yamllint: venv
+	$(STAGE) $(ENV)
+	yamllint --strict .
+
+ansible-lint: venv
+	$(STAGE) $(ENV)
+	ansible-lint
+
+sanity: venv
+	$(STAGE) scripts/sanity.sh
+
+unit: venv
+	$(STAGE) scripts/pytest.sh tests/unit
+
+integration: venv
+	$(STAGE) scripts/pytest.sh tests/integration
+
+molecule: venv
+	$(STAGE) scripts/molecule.sh $(SCENARIO)
+
+molecule-image:
+	$(STAGE) scripts/build-molecule-image.sh
+
+build: venv
+	$(STAGE) $(ENV)
+	rm -rf .build/collection && mkdir -p .build/collection
+	ansible-galaxy collection build --force --output-path .build/collection .
+	ls -l .build/collection/*.tar.gz
+
+changelog-lint: venv
+	$(STAGE) $(ENV)
+	antsibull-changelog lint
+
+demo: venv
+	$(STAGE) scripts/demo.sh
+
+bench: venv
+	$(STAGE) benchmarks/run.sh
+
+clean:
+	rm -rf .build tests/output .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf .venv .cache
