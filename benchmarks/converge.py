@@ -21,14 +21,14 @@ def role_run(root, server, entries, allowlist='macro'):
     relay = RelayServer(root=root, port=exim.free_port(), server=server, allowlist=allowlist)
     playbook = role_playbook(root, 'server', gather_facts=False)
     variables = relay.variables(clients=entries)
-    return [timed(run_playbook, playbook, variables, timeout=1800) for _ in range(2)]
+    return [timed(run_playbook, playbook, variables, timeout=1800) for _run in range(2)]
 
 
 def naive_run(root, files):
     variables = {'naive_cert_files': [str(f) for f in files],
                  'naive_trust_dir': str(root / 'trust'),
                  'naive_macros_file': str(root / 'relay-macros.conf')}
-    return [timed(run_playbook, NAIVE, variables, timeout=3600) for _ in range(2)]
+    return [timed(run_playbook, NAIVE, variables, timeout=3600) for _run in range(2)]
 
 
 def check(label, runs, rerun_unchanged):

@@ -37,7 +37,7 @@ def timed(func, *args):
 def main(count: int) -> int:
     pems = [client_cert(f'bench-{i}', kind='ec').cert_pem for i in range(count)]
     naive_s, naive = timed(openssl_one_by_one, pems)
-    filter_s, ours = min((timed(cert_fingerprint, pems) for _ in range(3)), key=lambda r: r[0])
+    filter_s, ours = min((timed(cert_fingerprint, pems) for _run in range(3)), key=lambda r: r[0])
     if ours != naive:
         print('MISMATCH between the filter and openssl', file=sys.stderr)
         return 1

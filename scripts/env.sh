@@ -44,3 +44,8 @@ if [ -z "${MOLECULE_RUN_ID:-}" ]; then
 fi
 export MOLECULE_RUN_ID
 export MOLECULE_NO_LOG=${MOLECULE_NO_LOG:-false}
+
+# CI logs are read as plain text: no ANSI colours there.
+if [ -n "${CI:-}" ]; then
+  export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+fi

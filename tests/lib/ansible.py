@@ -68,7 +68,7 @@ def run_playbook(playbook: str | Path, extra_vars: dict | None = None, *args: st
         if diff:
             cmd.append('--diff')
         cmd += list(args)
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout,
                               env=ansible_env(**(env or {})), cwd=REPO)
     finally:
         os.unlink(vars_file)
