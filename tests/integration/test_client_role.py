@@ -29,21 +29,7 @@ LAPTOP = 'laptop.example.com'
 # The impostor and the odd relays: accept any client certificate they can verify, deliver to a file.
 # The impostor trusts the laptop too, so it *would* relay if the client talked to it.
 RELAY = """\
-primary_hostname = relay.example.com
-spool_directory = {base}/spool
-log_file_path = {base}/log/%slog
-pid_file_path = {base}/exim.pid
-daemon_smtp_ports = {port}
-local_interfaces = 127.0.0.1
-keep_environment =
-host_lookup =
 log_selector = +tls_peerdn +tls_certificate_verified
-acl_smtp_rcpt = acl_rcpt
-tls_advertise_hosts = {advertise}
-tls_certificate = {base}/relay.crt
-tls_privatekey = {base}/relay.key
-tls_verify_certificates = {base}/trust
-tls_try_verify_hosts = *
 begin acl
 acl_rcpt:
   accept  verify = certificate
@@ -72,8 +58,8 @@ def start_relay(stack, base, credential, trusted_pem, tls=True):
     (base / 'trust' / 'client.pem').write_text(trusted_pem)
     port = exim.free_port()
     config = base / 'relay.conf'
-    config.write_text(RELAY.format(base=base, port=port, advertise='*' if tls else ':',
-                                   accept_plain='false' if tls else 'true'))
+    config.write_text(exim.minimal_relay_config(base, port, RELAY.format(base=base, accept_plain='false' if tls else 'true'),
+                                             advertise='*' if tls else ':'))
     checked = exim.check_config(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     exim.chown_exim(base / 'spool', base / 'log', base / 'mail')

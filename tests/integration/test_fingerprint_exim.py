@@ -8,25 +8,11 @@ from ansible_collections.certrelay.exim.plugins.filter.cert_fingerprint import c
 from tests.lib import exim
 from tests.lib.pki import client_cert, server_cert
 
-CONFIG = """\
-primary_hostname = relay.example.com
-spool_directory = {base}/spool
-log_file_path = {base}/log/%slog
-pid_file_path = {base}/exim.pid
-daemon_smtp_ports = {port}
-local_interfaces = 127.0.0.1
-keep_environment =
-host_lookup =
-acl_smtp_rcpt = acl_rcpt
-tls_advertise_hosts = *
-tls_certificate = {base}/relay.crt
-tls_privatekey = {base}/relay.key
-tls_verify_certificates = {base}/trust
-tls_try_verify_hosts = *
+ACL = """\
 begin acl
 acl_rcpt:
-  warn    logwrite = PEER sha256=${{sha256:$tls_in_peercert}} \\
-                     sha1=${{sha1:$tls_in_peercert}} md5=${{md5:$tls_in_peercert}}
+  warn    logwrite = PEER sha256=${sha256:$tls_in_peercert} \\
+                     sha1=${sha1:$tls_in_peercert} md5=${md5:$tls_in_peercert}
   deny    message = fingerprint logged
 """
 
@@ -44,7 +30,7 @@ def relay(tmp_path_factory):
     relay_cred.write(base, mode=0o644)
     port = exim.free_port()
     config = base / 'exim.conf'
-    config.write_text(CONFIG.format(base=base, port=port))
+    config.write_text(exim.minimal_relay_config(base, port, ACL))
     checked = exim.check_config(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # exim drops to its own user for spool and log: give it the tree

@@ -14,6 +14,33 @@ EXIM = shutil.which('exim4') or shutil.which('exim') or 'exim4'
 SWAKS = shutil.which('swaks') or 'swaks'
 
 
+_TEST_RELAY_MAIN = """\
+primary_hostname = relay.example.com
+spool_directory = {base}/spool
+log_file_path = {base}/log/%slog
+pid_file_path = {base}/exim.pid
+daemon_smtp_ports = {port}
+local_interfaces = 127.0.0.1
+keep_environment =
+host_lookup =
+acl_smtp_rcpt = acl_rcpt
+tls_advertise_hosts = {advertise}
+tls_certificate = {base}/relay.crt
+tls_privatekey = {base}/relay.key
+tls_verify_certificates = {base}/trust
+tls_try_verify_hosts = *
+"""
+
+
+def minimal_relay_config(base: Path, port: int, rest: str, advertise: str = '*') -> str:
+    """A hand-written relay for tests that is not the server role (impostors, probes).
+
+    Main section: loopback port, TLS with base/relay.{crt,key}, client certificates tried against
+    base/trust, RCPT ACL `acl_rcpt`; `rest` adds main options and the sections from `begin acl`.
+    """
+    return _TEST_RELAY_MAIN.format(base=base, port=port, advertise=advertise) + rest
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
