@@ -78,10 +78,10 @@ changelog-lint: venv
 	$(STAGE) $(ENV)
 	antsibull-changelog lint
 
-demo: venv
+demo: deps venv
 	$(STAGE) scripts/demo.sh
 
-bench: venv
+bench: deps venv
 	$(STAGE) benchmarks/run.sh
 
 clean:

@@ -5,8 +5,9 @@
 set -euo pipefail
 
 # Also: shellcheck (lets the "shellcheck" test of ansible-test sanity check scripts/*.sh instead of skipping
-# it) and git (scripts/sanity.sh; normally part of the base image, like make).
-PKGS=(exim4-daemon-heavy swaks openssl podman runc debootstrap iproute2 uidmap slirp4netns shellcheck git)
+# it), git (scripts/sanity.sh; normally part of the base image, like make) and python3-venv (Debian's
+# python3 cannot make the .venv without it).
+PKGS=(exim4-daemon-heavy swaks openssl podman runc debootstrap iproute2 uidmap slirp4netns shellcheck git python3-venv)
 
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); else
