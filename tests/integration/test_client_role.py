@@ -58,8 +58,8 @@ def start_relay(stack, base, credential, trusted_pem, tls=True):
     (base / 'trust' / 'client.pem').write_text(trusted_pem)
     port = exim.free_port()
     config = base / 'relay.conf'
-    config.write_text(exim.minimal_relay_config(base, port, RELAY.format(base=base, accept_plain='false' if tls else 'true'),
-                                             advertise='*' if tls else ':'))
+    rest = RELAY.format(base=base, accept_plain='false' if tls else 'true')
+    config.write_text(exim.minimal_relay_config(base, port, rest, advertise='*' if tls else ':'))
     checked = exim.check_config(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     exim.chown_exim(base / 'spool', base / 'log', base / 'mail')
