@@ -9,6 +9,16 @@ from common import REPO, RESULTS
 PNG = REPO / 'docs' / 'performance.png'
 
 
+
+def log_axes(axes, xlabel, ylabel, title, legend_size):
+    axes.set_xscale('log')
+    axes.set_yscale('log')
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize=legend_size)
+    axes.grid(True, which='both', alpha=0.3)
+
 def verdict(ok):
     return 'MET' if ok else 'NOT MET'
 
@@ -87,13 +97,7 @@ def plot(conv, rcpt):
         for count, row in conv['naive'].items():
             left.plot([int(count)], [row['first_s']], 'rv', markersize=9, label=f'naive, first run (N={count})')
             left.plot([int(count)], [row['rerun_s']], 'r^', markersize=9, label=f'naive, re-run (N={count})')
-        left.set_xscale('log')
-        left.set_yscale('log')
-        left.set_xlabel('client certificates N')
-        left.set_ylabel('ansible-playbook wall time (s)')
-        left.set_title('Server converge time')
-        left.legend(fontsize=8)
-        left.grid(True, which='both', alpha=0.3)
+        log_axes(left, 'client certificates N', 'ansible-playbook wall time (s)', 'Server converge time', 8)
     if rcpt:
         counts = sorted(rcpt['by_n'], key=int)
         for mode, style in (('macro', 'o-'), ('file', 's-'), ('dbm', 'd:')):
@@ -107,13 +111,7 @@ def plot(conv, rcpt):
                    if 'rcpt_ms' in rcpt['by_n'][c].get(mode, {})]
             if pts:
                 right.plot(*zip(*pts, strict=True), style, alpha=0.6, label=f'{mode}: RCPT over TLS (daemon)')
-        right.set_xscale('log')
-        right.set_yscale('log')
-        right.set_xlabel('fingerprints in the allowlist N')
-        right.set_ylabel('ms per check')
-        right.set_title('Exim per-RCPT allowlist check')
-        right.legend(fontsize=7)
-        right.grid(True, which='both', alpha=0.3)
+        log_axes(right, 'fingerprints in the allowlist N', 'ms per check', 'Exim per-RCPT allowlist check', 7)
     fig.tight_layout()
     fig.savefig(PNG)
     print(f'plot: {PNG.relative_to(REPO)} ({PNG.stat().st_size // 1024} KiB)')
