@@ -9,7 +9,6 @@ from common import REPO, RESULTS
 PNG = REPO / 'docs' / 'performance.png'
 
 
-
 def log_axes(axes, xlabel, ylabel, title, legend_size):
     axes.set_xscale('log')
     axes.set_yscale('log')
@@ -18,6 +17,7 @@ def log_axes(axes, xlabel, ylabel, title, legend_size):
     axes.set_title(title)
     axes.legend(fontsize=legend_size)
     axes.grid(True, which='both', alpha=0.3)
+
 
 def verdict(ok):
     return 'MET' if ok else 'NOT MET'
