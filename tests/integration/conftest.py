@@ -22,6 +22,7 @@ import pytest
 
 from tests.lib import exim, pki
 from tests.lib.ansible import role_playbook, run_playbook
+from tests.lib.roles import loopback_relay_vars
 
 
 def client_entry(cred: pki.Credential, state: str = 'present') -> dict:
@@ -68,21 +69,8 @@ class RelayServer:
         entries = [c if isinstance(c, dict) else client_entry(c)
                    for c in (self.clients if clients is None else clients)]
         values = {
-            'exim_server_layout': 'standalone',
-            'exim_server_install_packages': False,
-            'exim_server_manage_service': False,
-            'exim_server_config_file': str(self.config),
-            'exim_server_spool_directory': str(self.root / 'spool'),
-            'exim_server_log_directory': str(self.root / 'log'),
-            'exim_server_base_directory': str(self.root / 'etc'),
-            'exim_server_trusted_configs_file': '',
-            'exim_server_primary_hostname': 'relay.example.com',
-            'exim_server_listen_addresses': ['127.0.0.1'],
-            'exim_server_ports': [self.port],
-            'exim_server_deliver_to_file': str(self.mailbox),
+            **loopback_relay_vars(self.root, self.port, self.server),
             'exim_server_allowlist': self.allowlist,
-            'exim_server_tls_certificate': self.server.cert_pem,
-            'exim_server_tls_privatekey': self.server.key_pem,
             'exim_server_client_certs': entries,
         }
         values.update(self.extra_vars)

@@ -20,6 +20,7 @@ import pytest
 
 from tests.lib import exim, pki
 from tests.lib.ansible import REPO, run_playbook, tree_snapshot
+from tests.lib.roles import loopback_relay_vars
 
 PLAYBOOKS = REPO / 'playbooks'
 LAPTOPS = ('laptop-a', 'laptop-b')
@@ -63,20 +64,7 @@ class Fleet:
     def write_inventory(self, **relay_vars):
         self.relay_vars.update(relay_vars)
         relay = {
-            'exim_server_layout': 'standalone',
-            'exim_server_install_packages': False,
-            'exim_server_manage_service': False,
-            'exim_server_config_file': str(self.relay_config),
-            'exim_server_spool_directory': str(self.relay / 'spool'),
-            'exim_server_log_directory': str(self.relay / 'log'),
-            'exim_server_base_directory': str(self.relay / 'etc'),
-            'exim_server_trusted_configs_file': '',
-            'exim_server_primary_hostname': 'relay.example.com',
-            'exim_server_listen_addresses': ['127.0.0.1'],
-            'exim_server_ports': [self.port],
-            'exim_server_deliver_to_file': str(self.mailbox),
-            'exim_server_tls_certificate': self.relay_cred.cert_pem,
-            'exim_server_tls_privatekey': self.relay_cred.key_pem,
+            **loopback_relay_vars(self.relay, self.port, self.relay_cred),
             'certrelay_relay_address': '127.0.0.1',
             # the test runs `exim -bdf` itself: the playbook reloads it through its PID file
             'certrelay_relay_pid_file': str(self.relay / 'spool' / 'exim-daemon.pid'),

@@ -1,0 +1,29 @@
+"""Role variables the tests share: a server role instance confined to one directory."""
+
+from pathlib import Path
+
+from tests.lib.pki import Credential
+
+
+def loopback_relay_vars(root: Path, port: int, server: Credential) -> dict:
+    """certrelay.exim.server in the standalone layout, everything under root, on 127.0.0.1:port.
+
+    The test starts `exim -C root/exim.conf -bdf` itself (no package, no service); relayed mail
+    lands in root/mail/relayed.
+    """
+    return {
+        'exim_server_layout': 'standalone',
+        'exim_server_install_packages': False,
+        'exim_server_manage_service': False,
+        'exim_server_config_file': str(root / 'exim.conf'),
+        'exim_server_spool_directory': str(root / 'spool'),
+        'exim_server_log_directory': str(root / 'log'),
+        'exim_server_base_directory': str(root / 'etc'),
+        'exim_server_trusted_configs_file': '',
+        'exim_server_primary_hostname': 'relay.example.com',
+        'exim_server_listen_addresses': ['127.0.0.1'],
+        'exim_server_ports': [port],
+        'exim_server_deliver_to_file': str(root / 'mail' / 'relayed'),
+        'exim_server_tls_certificate': server.cert_pem,
+        'exim_server_tls_privatekey': server.key_pem,
+    }
