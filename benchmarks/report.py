@@ -65,13 +65,24 @@ def rcpt_summary(rcpt, lines):
             if not row:
                 continue
             cells = [cell(row.get(k)) for k in ('lookup_ms', 'rcpt_ms', 'session_ms')]
-            note = row.get('note', 'exim_dbmbuild of the same file (proposal)')
+            note = row.get('note', '')
             lines.append(f'| {count} | {mode} | {" | ".join(cells)} | {note.splitlines()[0][:90]} |')
     counts = sorted(by_n, key=int)
-    low, high = by_n[counts[0]]['file'], by_n[counts[-1]]['file']
-    growth = high['rcpt_ms'] / max(low['rcpt_ms'], 1e-6) if 'rcpt_ms' in high and 'rcpt_ms' in low else float('inf')
-    return [(f'file mode RCPT check N={counts[-1]} vs N={counts[0]}: {growth:.1f}x '
-             f'(goal: does not grow with N)', growth <= 2)]
+    return [flat_goal(by_n, counts, 'file', 'rcpt_ms', 'RCPT in a session'),
+            flat_goal(by_n, counts, 'dbm', 'rcpt_ms', 'RCPT in a session'),
+            flat_goal(by_n, counts, 'dbm', 'lookup_ms', 'allowlist test, worst case')]
+
+
+# Below this a timing is at the noise floor of a shared machine: "not grown" whatever the ratio.
+NOISE_MS = 0.05
+
+
+def flat_goal(by_n, counts, mode, key, what):
+    low, high = by_n[counts[0]].get(mode, {}).get(key), by_n[counts[-1]].get(mode, {}).get(key)
+    if low is None or high is None:
+        return (f'{mode} mode {what}: not measured', False)
+    return (f'{mode} mode {what}: {high:.3f} ms at N={counts[-1]} vs {low:.3f} ms at N={counts[0]} '
+            f'(goal: does not grow with N; within 2x or below {NOISE_MS} ms)', high <= max(2 * low, NOISE_MS))
 
 
 def fingerprint_goal():
@@ -106,7 +117,7 @@ def plot(conv, rcpt):
             if pts:
                 right.plot(*zip(*pts, strict=True), style,
                            label=f'{mode}: allowlist test (exim -be, worst case; < 0.01 ms not drawn)')
-        for mode, style in (('macro', 'o--'), ('file', 's--')):
+        for mode, style in (('macro', 'o--'), ('file', 's--'), ('dbm', 'd--')):
             pts = [(int(c), rcpt['by_n'][c][mode]['rcpt_ms']) for c in counts
                    if 'rcpt_ms' in rcpt['by_n'][c].get(mode, {})]
             if pts:

@@ -103,6 +103,24 @@ def pem_certificate_ders(text, what='input'):
     return ders
 
 
+def pem_private_key_label(text, what='private key'):
+    """The label of the one unencrypted PEM private key block in text, without cryptography.
+
+    For modules on targets: the controller already matched key and certificate; this only
+    refuses what Exim could not load. Messages never quote the input.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise CertificateError('%s is empty: expected a PEM private key' % what)
+    labels = [match.group(1) for match in _PEM_BLOCK.finditer(text.replace('\r', ''))]
+    keys = [label for label in labels if label.endswith('PRIVATE KEY')]
+    if len(keys) != 1 or len(labels) != 1:
+        raise CertificateError('%s must hold exactly one PEM private key block (found: %s)'
+                               % (what, ', '.join(labels) or 'no PEM block'))
+    if keys[0] == 'ENCRYPTED PRIVATE KEY' or 'Proc-Type: 4,ENCRYPTED' in text:
+        raise CertificateError('%s is encrypted; Exim needs it unencrypted (protect it by its mode)' % what)
+    return keys[0]
+
+
 def der_to_pem(der):
     """Canonical PEM (64-column base64) so equal certificates give byte-equal files."""
     body = base64.b64encode(der).decode('ascii')

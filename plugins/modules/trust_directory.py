@@ -87,18 +87,20 @@ options:
         certificate, sorted by name. Must be outside O(path)."
     type: path
   allowlist_mode:
-    description: Mode of O(allowlist_file).
+    description: Mode of O(allowlist_file) and O(allowlist_dbm).
     type: raw
     default: '0644'
+  allowlist_dbm:
+    description:
+      - "When set (requires O(allowlist_file)), also build this indexed DBM file from O(allowlist_file)
+        with Exim's C(exim_dbmbuild -nolc), for a lookup that does not grow with the number of
+        certificates (C(${lookup{FP}dbm{FILE}})). Built when the allowlist changed or the DBM file
+        is missing; C(exim_dbmbuild) replaces it atomically. Must be outside O(path)."
+      - Needs C(exim_dbmbuild) (installed with Exim) when a build is due, except in check mode.
+    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - certrelay.exim.attributes
 notes:
   - The diff is a summary (one line per added, removed or updated certificate), never whole files.
 """
@@ -145,6 +147,10 @@ allowlist_changed:
   description: Whether O(allowlist_file) was (or in check mode would be) rewritten.
   returned: always
   type: bool
+allowlist_dbm_built:
+  description: Whether O(allowlist_dbm) was (or in check mode would be) rebuilt.
+  returned: always
+  type: bool
 unmanaged:
   description: Files in O(path) this module does not manage (Exim with GnuTLS trusts them too).
   returned: always
@@ -154,7 +160,6 @@ unmanaged:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -165,19 +170,18 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     fingerprint_der,
     pem_certificate_ders,
 )
+from ansible_collections.certrelay.exim.plugins.module_utils.files import (
+    TEMP_PREFIX,
+    attributes_differ,
+    file_args,
+    read_bytes,
+    write_atomic,
+)
 
 NAME = re.compile(r'^[A-Za-z0-9_@-][A-Za-z0-9._@-]*$')
 # openssl rehash: <8 hex>.<n> (certs) and .r<n> (CRLs); Debian's c_rehash adds a 32-hex md5 form.
 HASH_LINK = re.compile(r'^([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+$')
 SUFFIX = '.pem'
-
-
-def read_bytes(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 def wanted_files(module, certificates):
@@ -217,32 +221,9 @@ def scan(path):
             links[entry] = os.readlink(full)
         elif entry.endswith(SUFFIX) and os.path.isfile(full) and not os.path.islink(full):
             pems[entry[:-len(SUFFIX)]] = full
-        elif not entry.startswith('.certrelay-'):
+        elif not entry.startswith(TEMP_PREFIX):
             others.append(entry)
     return pems, links, others
-
-
-def write_atomic(module, directory, dest, content, file_args):
-    fd, tmp = tempfile.mkstemp(prefix='.certrelay-', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(content)
-        module.atomic_move(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    file_args = dict(file_args, path=dest)
-    module.set_fs_attributes_if_different(file_args, False)
-
-
-def _would_change(module, path, file_args):
-    # set_fs_attributes_if_different only reports in check mode without touching anything.
-    saved = module.check_mode
-    module.check_mode = True
-    try:
-        return module.set_fs_attributes_if_different(dict(file_args, path=path), False)
-    finally:
-        module.check_mode = saved
 
 
 def rehash_command(module, how):
@@ -284,12 +265,19 @@ def main():
             rehash=dict(type='str', default='auto', choices=['auto', 'openssl', 'c_rehash', 'none']),
             allowlist_file=dict(type='path'),
             allowlist_mode=dict(type='raw', default='0644'),
+            allowlist_dbm=dict(type='path'),
         ),
         supports_check_mode=True,
     )
     params = module.params
     path = os.path.abspath(params['path'])
     allowlist = params['allowlist_file'] and os.path.abspath(params['allowlist_file'])
+    dbm = params['allowlist_dbm'] and os.path.abspath(params['allowlist_dbm'])
+    if dbm and not allowlist:
+        module.fail_json(msg='allowlist_dbm is built from allowlist_file: give both')
+    if dbm and (dbm + '/').startswith(path.rstrip('/') + '/'):
+        module.fail_json(msg='allowlist_dbm must be outside the trust directory %s: Exim with GnuTLS '
+                             'would try to load it as a certificate' % path)
     if allowlist and (allowlist + '/').startswith(path.rstrip('/') + '/'):
         module.fail_json(msg='allowlist_file must be outside the trust directory %s: Exim with GnuTLS '
                              'would try to load it as a certificate' % path)
@@ -297,9 +285,7 @@ def main():
         module.fail_json(msg='%s exists and is not a directory' % path)
 
     wanted, fingerprints, absent = wanted_files(module, params['certificates'])
-    file_args = dict(owner=params['owner'], group=params['group'], mode=params['mode'],
-                     seuser=None, serole=None, setype=None, selevel=None, secontext=None,
-                     attributes=None)
+    cert_args = file_args(params['owner'], params['group'], params['mode'])
     pems, links, others = scan(path)
 
     added, updated, removed = [], [], []
@@ -307,7 +293,7 @@ def main():
         dest = os.path.join(path, name + SUFFIX)
         if name not in pems:
             added.append(name)
-        elif read_bytes(dest) != wanted[name] or _would_change(module, dest, file_args):
+        elif read_bytes(dest) != wanted[name] or attributes_differ(module, dest, cert_args):
             updated.append(name)
     removed = sorted(name for name in pems
                      if name in absent or (params['prune'] and name not in wanted))
@@ -323,16 +309,19 @@ def main():
                 or not os.path.exists(os.path.join(path, target))]
 
     new_allowlist = allowlist_content(fingerprints) if allowlist else None
-    allowlist_changed = bool(allowlist) and (
-        read_bytes(allowlist) != new_allowlist
-        or (os.path.exists(allowlist) and _would_change(module, allowlist, dict(
-            file_args, mode=params['allowlist_mode'])))
-    )
+    allowlist_args = dict(cert_args, mode=params['allowlist_mode'])
+    allowlist_content_changed = bool(allowlist) and read_bytes(allowlist) != new_allowlist
+    allowlist_changed = allowlist_content_changed or (
+        bool(allowlist) and os.path.exists(allowlist) and attributes_differ(module, allowlist, allowlist_args))
+    dbm_build = bool(dbm) and (allowlist_content_changed or not os.path.exists(dbm))
+    dbm_attributes = bool(dbm) and not dbm_build and attributes_differ(module, dbm, allowlist_args)
 
     changed = bool(added or updated or removed or rehash_needed or dangling or allowlist_changed
+                   or dbm_build or dbm_attributes
                    or not os.path.isdir(path))
     result = dict(changed=changed, added=added, updated=updated, removed=removed,
                   fingerprints=fingerprints, rehashed=False, allowlist_changed=allowlist_changed,
+                  allowlist_dbm_built=dbm_build,
                   unmanaged=others)
     if changed:
         result['diff'] = dict(
@@ -349,14 +338,14 @@ def main():
 
     if not os.path.isdir(path):
         os.makedirs(path)
-        module.set_fs_attributes_if_different(dict(file_args, path=path, mode=params['directory_mode']),
+        module.set_fs_attributes_if_different(dict(cert_args, path=path, mode=params['directory_mode']),
                                               False)
     for name in added + updated:
         dest = os.path.join(path, name + SUFFIX)
         if read_bytes(dest) != wanted[name]:
-            write_atomic(module, path, dest, wanted[name], file_args)
+            write_atomic(module, dest, wanted[name], cert_args)
         else:
-            module.set_fs_attributes_if_different(dict(file_args, path=dest), False)
+            module.set_fs_attributes_if_different(dict(cert_args, path=dest), False)
     for name in removed:
         os.unlink(os.path.join(path, name + SUFFIX))
     for link in dangling:
@@ -370,8 +359,14 @@ def main():
         directory = os.path.dirname(allowlist)
         if not os.path.isdir(directory):
             os.makedirs(directory)
-        write_atomic(module, directory, allowlist, new_allowlist,
-                     dict(file_args, mode=params['allowlist_mode']))
+        write_atomic(module, allowlist, new_allowlist, allowlist_args)
+    if dbm_build:
+        dbmbuild = module.get_bin_path('exim_dbmbuild', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin'])
+        rc, out, err = module.run_command([dbmbuild, '-nolc', allowlist, dbm])
+        if rc != 0:
+            module.fail_json(msg='exim_dbmbuild failed: %s' % (err or out).strip(), **result)
+    if dbm_build or dbm_attributes:
+        module.set_fs_attributes_if_different(dict(allowlist_args, path=dbm), False)
     module.exit_json(**result)
 
 

@@ -1,6 +1,6 @@
 """certrelay.exim.server in the standalone layout against a real Exim and real swaks on loopback.
 
-One relay per allowlist mode (module-scoped); the tests run in file order, revocation last.
+One relay per allowlist mode (macro, file, dbm; module-scoped); the tests run in file order, revocation last.
 """
 
 import stat
@@ -30,7 +30,7 @@ def creds():
     }
 
 
-@pytest.fixture(scope='module', params=['macro', 'file'])
+@pytest.fixture(scope='module', params=['macro', 'file', 'dbm'])
 def relay(request, relay_server, creds):
     return relay_server([creds['alice'], creds['bob'], creds['ca']], allowlist=request.param)
 
@@ -83,10 +83,13 @@ def test_files_and_permissions(relay, creds):
     assert key.group() == 'Debian-exim'
     assert stat.S_IMODE(relay.tls_dir.stat().st_mode) == 0o750
     assert 'PRIVATE KEY' not in relay.config.read_text()
-    if relay.allowlist == 'file':
+    if relay.allowlist != 'macro':
         lines = relay.allowlist_file.read_text().splitlines()
         assert f'{creds["alice"].fingerprint}: alice' in lines
         assert creds['alice'].fingerprint not in relay.config.read_text()
+        dbm = Path(f'{relay.allowlist_file}.db')
+        assert dbm.exists() == (relay.allowlist == 'dbm')
+        assert (f'RELAY_FROM_CERTS_FILE = {dbm}\n' in relay.config.read_text()) == (relay.allowlist == 'dbm')
     else:
         assert creds['alice'].fingerprint in relay.config.read_text()
 
@@ -100,8 +103,8 @@ def test_second_run_changes_nothing(relay):
 
 
 def test_check_mode_with_diff_reports_but_writes_nothing(relay, creds):
-    if relay.allowlist == 'file':
-        pytest.skip('same tasks in both modes; check mode is covered with the macro relay (suite time)')
+    if relay.allowlist != 'macro':
+        pytest.skip('same tasks in every mode; check mode is covered with the macro relay (suite time)')
     before = tree_snapshot(relay.root / 'etc', relay.config)
     wanted = [creds['alice'], creds['ca'], creds['dave'], client_entry(creds['bob'], 'absent')]
     result = relay.apply(wanted, check=True, diff=True)
@@ -120,7 +123,7 @@ def test_revoked_client_is_refused_after_rerun(relay, creds):
     assert result.changed > 0
     assert not (relay.trust_dir / 'bob.pem').exists()
     assert all(link.exists() for link in relay.trust_dir.iterdir())  # no dangling hash link
-    if relay.allowlist == 'file':
+    if relay.allowlist != 'macro':
         # membership lives in the lookup file: the Exim configuration is untouched
         assert relay.config.read_bytes() == config_before
         assert creds['bob'].fingerprint not in relay.allowlist_file.read_text()
@@ -137,7 +140,7 @@ def test_standalone_config_validates(relay):
 
 def test_no_task_per_certificate(relay, creds):
     """Performance hook: the play's output (tasks, loop items) is the same for 3 and 40 clients."""
-    if relay.allowlist == 'file':
+    if relay.allowlist != 'macro':
         pytest.skip('covered with the macro relay (suite time)')
     few = relay.apply([creds['alice'], creds['bob'], creds['ca']], check=True)
     many = relay.apply([pki.client_cert(f'laptop{i}', kind='ec') for i in range(40)], check=True)

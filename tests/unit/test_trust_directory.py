@@ -6,33 +6,14 @@ import subprocess
 import sys
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.certrelay.exim.plugins.modules import trust_directory
+from tests.lib.module import run_module
 from tests.lib.pki import client_cert, make_cert
 
 
 def run(args, check=False):
-    """Run the module's main() with args; returns the result dict (failures have 'failed')."""
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=True, _ansible_remote_tmp='/tmp',
-                   _ansible_keep_remote_files=False)
-    basic._ANSIBLE_ARGS = to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': payload}))
-    basic._ANSIBLE_PROFILE = 'legacy'
-    out = []
-    original = basic.AnsibleModule._return_formatted
-
-    def capture(self, kwargs):
-        out.append(kwargs)
-        original(self, kwargs)
-
-    basic.AnsibleModule._return_formatted = capture
-    try:
-        with pytest.raises(SystemExit):
-            trust_directory.main()
-    finally:
-        basic.AnsibleModule._return_formatted = original
-    return out[-1]
+    return run_module(trust_directory.main, args, check)
 
 
 def entry(cred, state='present'):
@@ -195,3 +176,39 @@ def test_ca_signed_leaf_writes_only_the_leaf(trust):
     result = run({'path': str(trust), 'certificates': [{'name': 'leaf', 'certificate': leaf.cert_pem + ca.cert_pem}]})
     assert result['fingerprints'] == {'leaf': leaf.fingerprint}
     assert (trust / 'leaf.pem').read_text() == leaf.cert_pem
+
+
+def test_allowlist_dbm_is_built_once_and_rebuilt_on_change_or_loss(tmp_path, trust, creds):
+    allow, dbm = tmp_path / 'allowlist', tmp_path / 'allowlist.db'
+    args = {'path': str(trust), 'allowlist_file': str(allow), 'allowlist_dbm': str(dbm), 'group': 'daemon',
+            'certificates': [entry(c) for c in creds]}
+    first = run(args)
+    assert first['allowlist_dbm_built'] and dbm.stat().st_size > 0
+    assert dbm.group() == 'daemon' and dbm.stat().st_mode & 0o777 == 0o644
+    built = dbm.stat().st_mtime_ns
+    again = run(args)
+    assert not again['changed'] and not again['allowlist_dbm_built'] and dbm.stat().st_mtime_ns == built
+    revoked = run(dict(args, certificates=[entry(creds[0])]))
+    assert revoked['allowlist_changed'] and revoked['allowlist_dbm_built']
+    dbm.unlink()
+    restored = run(dict(args, certificates=[entry(creds[0])]))
+    assert restored['changed'] and restored['allowlist_dbm_built'] and not restored['allowlist_changed']
+    assert dbm.exists()
+
+
+def test_allowlist_dbm_in_check_mode_builds_nothing(tmp_path, trust, creds):
+    result = run({'path': str(trust), 'allowlist_file': str(tmp_path / 'a'), 'allowlist_dbm': str(tmp_path / 'a.db'),
+                  'certificates': [entry(creds[0])]}, check=True)
+    assert result['changed'] and result['allowlist_dbm_built']
+    assert not (tmp_path / 'a.db').exists() and not (tmp_path / 'a').exists()
+
+
+@pytest.mark.parametrize('extra, message', [
+    ({'allowlist_dbm': '/tmp/x.db'}, 'give both'),
+    ({'allowlist_file': '/tmp/x', 'allowlist_dbm': 'TRUST/x.db'}, 'outside the trust directory'),
+])
+def test_allowlist_dbm_misuse_is_refused(trust, creds, extra, message):
+    extra = {k: v.replace('TRUST', str(trust)) for k, v in extra.items()}
+    result = run(dict({'path': str(trust), 'certificates': [entry(creds[0])]}, **extra))
+    assert result['failed'] and message in result['msg']
+    assert not trust.exists()
