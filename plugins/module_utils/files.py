@@ -41,19 +41,57 @@ def attributes_differ(module, path, args):
         module.check_mode = saved
 
 
-def write_atomic(module, dest, content, args):
-    """Write content to dest through a temporary file in the same directory and a rename.
+def temp_path(dest):
+    """A fresh name in dest's directory (same file system, so a rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=os.path.dirname(dest))
+    os.close(fd)
+    return tmp
 
-    The temporary file gets its owner, group and mode before the rename, so a reader never sees
-    dest with the content but the wrong permissions (a private key readable by everyone).
+
+def settle(module, tmp, dest, args):
+    """Give tmp the attributes dest must have, before it is renamed onto dest.
+
+    Attributes not in args are those of the file being replaced (as a copy would keep them), or
+    for a new file 0644 minus the umask and the module's user; SELinux gets dest's context or the
+    policy's default for dest. Nobody can read tmp in between: mkstemp made it 0600.
     """
-    directory = os.path.dirname(dest)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    if os.path.lexists(dest):
+        current = os.stat(dest)
+        os.chown(tmp, current.st_uid, current.st_gid)
+        os.chmod(tmp, current.st_mode & 0o7777)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o644 & ~umask)
+    if module.selinux_enabled():
+        context = module.selinux_context(dest) if os.path.lexists(dest) else module.selinux_default_context(dest)
+        module.set_context_if_different(tmp, context, False)
+    module.set_fs_attributes_if_different(dict(args, path=tmp), False)
+
+
+def prepare(module, dest, content, args):
+    """A temporary file beside dest with content and dest's final attributes; commit() it."""
+    tmp = temp_path(dest)
     try:
-        with os.fdopen(fd, 'wb') as handle:
+        with open(tmp, 'wb') as handle:
             handle.write(content)
-        module.set_fs_attributes_if_different(dict(args, path=tmp), False)
-        os.rename(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        settle(module, tmp, dest, args)
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def commit(tmp, dest):
+    os.rename(tmp, dest)
+
+
+def discard(tmp):
+    if tmp and os.path.lexists(tmp):
+        os.unlink(tmp)
+
+
+def write_atomic(module, dest, content, args):
+    """Replace dest with content in one rename; readers see the old file or the new one, never a mix
+    and never the new content with the wrong permissions."""
+    commit(prepare(module, dest, content, args), dest)

@@ -75,6 +75,7 @@ updated:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     attributes_differ,
@@ -116,16 +117,21 @@ def main():
     created, updated = [], []
     for entry in entries:
         path = entry['path']
+        # A symbolic link to a directory stands for that directory (as with ansible.builtin.file).
+        target = os.path.realpath(path)
         args = file_args(entry['owner'], entry['group'], entry['mode'])
-        if not os.path.isdir(path):
-            created.append(path)
-            if not module.check_mode:
-                make_directory(path)
-                module.set_fs_attributes_if_different(dict(args, path=path), False)
-        elif attributes_differ(module, path, args):
-            updated.append(path)
-            if not module.check_mode:
-                module.set_fs_attributes_if_different(dict(args, path=path), False)
+        try:
+            if not os.path.isdir(target):
+                created.append(path)
+                if not module.check_mode:
+                    make_directory(target)
+                    module.set_fs_attributes_if_different(dict(args, path=target), False)
+            elif attributes_differ(module, target, args):
+                updated.append(path)
+                if not module.check_mode:
+                    module.set_fs_attributes_if_different(dict(args, path=target), False)
+        except OSError as exc:
+            module.fail_json(msg='directories: %s: %s' % (path, to_native(exc)), created=created, updated=updated)
 
     result = dict(changed=bool(created or updated), created=created, updated=updated)
     if result['changed']:

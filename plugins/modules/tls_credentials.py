@@ -43,17 +43,24 @@ options:
     type: path
     required: true
   owner:
-    description: Owner of both files.
+    description:
+      - Owner of both files. When not given, a replaced file keeps its owner and a new one belongs to
+        the user the module runs as (as with O(group) and O(certificate_group)).
     type: str
   group:
-    description: Group of both files (the group Exim runs as, so it can read the key).
+    description: Group of the key (the group Exim runs as, so it can read it), and of the certificate unless O(certificate_group) is given.
+    type: str
+  certificate_group:
+    description: Group of the certificate file, when it differs from O(group).
     type: str
   certificate_mode:
     description: Mode of the certificate file.
     type: raw
     default: '0644'
   privatekey_mode:
-    description: Mode of the key file. Refused when it grants anything to others.
+    description:
+      - Mode of the key file, an octal string of at most C(0640) (C(0600), C(0440) are fine). Symbolic
+        modes, and modes granting group write, anything to others or special bits, are refused.
     type: raw
     default: '0640'
 extends_documentation_fragment:
@@ -94,7 +101,6 @@ fingerprint:
 """
 
 import os
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -107,10 +113,15 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
 )
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     attributes_differ,
+    commit,
+    discard,
     file_args,
+    prepare,
     read_bytes,
-    write_atomic,
 )
+
+# Owner read-write, group read: anything beyond (group write, others, setuid) is refused.
+KEY_MODE_MAX = 0o640
 
 
 def mode_bits(mode):
@@ -140,6 +151,7 @@ def main():
             privatekey_path=dict(type='path', required=True, no_log=False),
             owner=dict(type='str'),
             group=dict(type='str'),
+            certificate_group=dict(type='str'),
             certificate_mode=dict(type='raw', default='0644'),
             privatekey_mode=dict(type='raw', default='0640', no_log=False),
         ),
@@ -155,9 +167,12 @@ def main():
     except CertificateError as exc:
         module.fail_json(msg=to_native(exc))
     key_bits = mode_bits(params['privatekey_mode'])
-    if key_bits is None or key_bits & stat.S_IRWXO:
-        module.fail_json(msg='privatekey_mode must be an octal mode that grants nothing to others '
-                             '(such as 0640 or 0600), got %s' % params['privatekey_mode'])
+    if key_bits is None or key_bits & ~KEY_MODE_MAX:
+        module.fail_json(msg='privatekey_mode must be an octal mode of at most 0640 (such as 0640 or 0600; '
+                             'quote it in YAML), got %s' % params['privatekey_mode'])
+    for option in ('certificate_path', 'privatekey_path'):
+        if os.path.isdir(params[option]):
+            module.fail_json(msg='%s: %s is a directory' % (option, params[option]))
     # In check mode the directory may be one an earlier task would have created.
     for option in ('certificate_path', 'privatekey_path'):
         if not module.check_mode and not os.path.isdir(os.path.dirname(os.path.abspath(params[option]))):
@@ -167,7 +182,7 @@ def main():
 
     files = [
         ('certificate', params['certificate_path'], to_bytes(params['certificate'].strip() + '\n'),
-         file_args(params['owner'], params['group'], params['certificate_mode'])),
+         file_args(params['owner'], params['certificate_group'] or params['group'], params['certificate_mode'])),
         ('privatekey', params['privatekey_path'], to_bytes(params['privatekey'].strip() + '\n'),
          file_args(params['owner'], params['group'], params['privatekey_mode'])),
     ]
@@ -187,12 +202,23 @@ def main():
     if module.check_mode or not result['changed']:
         module.exit_json(**result)
 
-    for what, path, content, args in files:
-        content_differs, attributes_change = plan[what]
-        if content_differs:
-            write_atomic(module, path, content, args)
-        elif attributes_change:
-            module.set_fs_attributes_if_different(dict(args, path=path), False)
+    # Both new files are complete, with their attributes, before the first rename: the renames
+    # follow each other directly, and a failure before them leaves the old pair in place.
+    staged = []
+    try:
+        for what, path, content, args in files:
+            content_differs, attributes_change = plan[what]
+            if content_differs:
+                staged.append((prepare(module, path, content, args), path))
+            elif attributes_change:
+                module.set_fs_attributes_if_different(dict(args, path=path), False)
+        for tmp, path in staged:
+            commit(tmp, path)
+    except OSError as exc:
+        module.fail_json(msg='cannot write the credentials: %s' % to_native(exc), **result)
+    finally:
+        for tmp, _path in staged:
+            discard(tmp)
     module.exit_json(**result)
 
 

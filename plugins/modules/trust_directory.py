@@ -85,6 +85,7 @@ options:
     description:
       - "When set, also maintain this Exim C(lsearch) file with one C(FINGERPRINT: name) line per
         certificate, sorted by name. Must be outside O(path)."
+      - The same certificate under two names is then refused (the lookup key would be ambiguous).
     type: path
   allowlist_mode:
     description: Mode of O(allowlist_file) and O(allowlist_dbm).
@@ -92,11 +93,15 @@ options:
     default: '0644'
   allowlist_dbm:
     description:
-      - "When set (requires O(allowlist_file)), also build this indexed DBM file from O(allowlist_file)
-        with Exim's C(exim_dbmbuild -nolc), for a lookup that does not grow with the number of
-        certificates (C(${lookup{FP}dbm{FILE}})). Built when the allowlist changed or the DBM file
-        is missing; C(exim_dbmbuild) replaces it atomically. Must be outside O(path)."
-      - Needs C(exim_dbmbuild) (installed with Exim) when a build is due, except in check mode.
+      - "When set (requires O(allowlist_file)), also keep this indexed DBM file built from
+        O(allowlist_file) with Exim's C(exim_dbmbuild -nolc), for a lookup that does not grow with
+        the number of certificates (C(${lookup{FP}dbm{FILE}})). Must be outside O(path)."
+      - Built when the allowlist changes, when the DBM file is missing or older than O(allowlist_file)
+        (the list changed while nothing used the index). The index is built from the new list before
+        the list is replaced, into a temporary file that gets its owner and mode before it is renamed
+        into place; a failed build changes neither file, so the next run tries again.
+      - Needs C(exim_dbmbuild) (installed with Exim) when a build is due, except in check mode, and an
+        Exim built with Berkeley DB, GDBM or TDB (Debian, RHEL); ndbm builds are refused.
     type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -170,15 +175,20 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     fingerprint_der,
     pem_certificate_ders,
 )
+from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     TEMP_PREFIX,
     attributes_differ,
+    commit,
+    discard,
     file_args,
+    prepare,
     read_bytes,
+    settle,
+    temp_path,
     write_atomic,
 )
 
-NAME = re.compile(r'^[A-Za-z0-9_@-][A-Za-z0-9._@-]*$')
 # openssl rehash: <8 hex>.<n> (certs) and .r<n> (CRLs); Debian's c_rehash adds a 32-hex md5 form.
 HASH_LINK = re.compile(r'^([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+$')
 SUFFIX = '.pem'
@@ -242,6 +252,16 @@ def rehash_command(module, how):
     module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
 
 
+def refuse_duplicate_fingerprints(module, fingerprints):
+    """One line per certificate: the same certificate twice would be a duplicate key."""
+    names = {}
+    for name in sorted(fingerprints):
+        names.setdefault(fingerprints[name], []).append(name)
+    same = ['%s' % ' = '.join(group) for group in names.values() if len(group) > 1]
+    if same:
+        module.fail_json(msg='the same certificate is listed under several names: %s' % '; '.join(same))
+
+
 def allowlist_content(fingerprints):
     lines = ['# Written by certrelay.exim.trust_directory; Exim lsearch: fingerprint: client name']
     lines += ['%s: %s' % (fingerprints[name], name) for name in sorted(fingerprints)]
@@ -275,6 +295,8 @@ def main():
     dbm = params['allowlist_dbm'] and os.path.abspath(params['allowlist_dbm'])
     if dbm and not allowlist:
         module.fail_json(msg='allowlist_dbm is built from allowlist_file: give both')
+    if dbm and dbm == allowlist:
+        module.fail_json(msg='allowlist_dbm must be another file than allowlist_file (its source)')
     if dbm and (dbm + '/').startswith(path.rstrip('/') + '/'):
         module.fail_json(msg='allowlist_dbm must be outside the trust directory %s: Exim with GnuTLS '
                              'would try to load it as a certificate' % path)
@@ -285,6 +307,8 @@ def main():
         module.fail_json(msg='%s exists and is not a directory' % path)
 
     wanted, fingerprints, absent = wanted_files(module, params['certificates'])
+    if allowlist:
+        refuse_duplicate_fingerprints(module, fingerprints)
     cert_args = file_args(params['owner'], params['group'], params['mode'])
     pems, links, others = scan(path)
 
@@ -313,7 +337,10 @@ def main():
     allowlist_content_changed = bool(allowlist) and read_bytes(allowlist) != new_allowlist
     allowlist_changed = allowlist_content_changed or (
         bool(allowlist) and os.path.exists(allowlist) and attributes_differ(module, allowlist, allowlist_args))
-    dbm_build = bool(dbm) and (allowlist_content_changed or not os.path.exists(dbm))
+    # Also rebuilt when older than its source: the allowlist changed while the mode was not dbm.
+    dbm_build = bool(dbm) and (allowlist_content_changed or not os.path.isfile(dbm)
+                               or not os.path.isfile(allowlist)
+                               or os.stat(dbm).st_mtime_ns < os.stat(allowlist).st_mtime_ns)
     dbm_attributes = bool(dbm) and not dbm_build and attributes_differ(module, dbm, allowlist_args)
 
     changed = bool(added or updated or removed or rehash_needed or dangling or allowlist_changed
@@ -355,19 +382,53 @@ def main():
         if rc != 0:
             module.fail_json(msg='%s failed: %s' % (' '.join(how), err or out), **result)
         result['rehashed'] = True
-    if allowlist_changed:
-        directory = os.path.dirname(allowlist)
-        if not os.path.isdir(directory):
-            os.makedirs(directory)
-        write_atomic(module, allowlist, new_allowlist, allowlist_args)
-    if dbm_build:
-        dbmbuild = module.get_bin_path('exim_dbmbuild', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin'])
-        rc, out, err = module.run_command([dbmbuild, '-nolc', allowlist, dbm])
-        if rc != 0:
-            module.fail_json(msg='exim_dbmbuild failed: %s' % (err or out).strip(), **result)
-    if dbm_build or dbm_attributes:
+    if allowlist:
+        update_allowlist(module, result, allowlist, new_allowlist, allowlist_args,
+                         dbm if dbm_build else None, allowlist_content_changed)
+    if dbm_attributes:
         module.set_fs_attributes_if_different(dict(allowlist_args, path=dbm), False)
     module.exit_json(**result)
+
+
+def update_allowlist(module, result, allowlist, content, args, dbm, content_changed):
+    """Write the allowlist and (when dbm) its index; the index is built from the new content
+    before the allowlist is replaced, so a failed build leaves the old allowlist and is retried by
+    the next run instead of leaving a stale index behind an up-to-date list."""
+    directory = os.path.dirname(allowlist)
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    if not content_changed:
+        module.set_fs_attributes_if_different(dict(args, path=allowlist), False)
+        if dbm:
+            build_dbm(module, result, allowlist, dbm, args)
+        return
+    tmp = prepare(module, allowlist, content, args)
+    try:
+        if dbm:
+            build_dbm(module, result, tmp, dbm, args)
+        commit(tmp, allowlist)
+    finally:
+        discard(tmp)
+
+
+def build_dbm(module, result, source, dbm, args):
+    """exim_dbmbuild source into a temporary file, give it its attributes, rename it onto dbm."""
+    dbmbuild = module.get_bin_path('exim_dbmbuild', required=True, opt_dirs=['/usr/sbin', '/usr/local/sbin'])
+    tmp = temp_path(dbm)
+    try:
+        rc, out, err = module.run_command([dbmbuild, '-nolc', source, tmp])
+        if rc != 0:
+            module.fail_json(msg='exim_dbmbuild failed (the allowlist was left as it was): %s'
+                             % (err or out).strip(), **result)
+        if os.path.getsize(tmp) == 0:
+            # An Exim built with ndbm writes <name>.dir and <name>.pag instead of <name>.
+            module.fail_json(msg='exim_dbmbuild wrote no single DBM file (an ndbm build of Exim?): use '
+                                 'an lsearch allowlist on this host', **result)
+        settle(module, tmp, dbm, args)
+        commit(tmp, dbm)
+    finally:
+        for leftover in (tmp, tmp + '.dbmbuild_temp', tmp + '.dir', tmp + '.pag'):
+            discard(leftover)
 
 
 if __name__ == '__main__':

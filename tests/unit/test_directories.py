@@ -72,3 +72,23 @@ def test_a_non_directory_fails_before_anything_is_created(tmp_path, make, messag
 def test_relative_paths_are_refused(tmp_path):
     result = run([{'path': 'relative/dir'}])
     assert result['failed'] and 'not an absolute path' in result['msg']
+
+
+def test_a_symlinked_directory_stands_for_its_target(tmp_path):
+    real = tmp_path / 'volume' / 'spool'
+    real.mkdir(parents=True)
+    real.chmod(0o700)
+    link = tmp_path / 'spool'
+    link.symlink_to(real)
+    entry = [{'path': str(link), 'group': GROUP, 'mode': '0750'}]
+    result = run(entry)
+    assert result['changed'] and result['updated'] == [str(link)]
+    assert mode(real) == 0o750 and grp.getgrgid(real.stat().st_gid).gr_name == GROUP
+    assert link.is_symlink()
+    assert not run(entry)['changed']
+
+
+def test_a_file_in_the_way_of_a_parent_is_a_clean_failure(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    result = run([{'path': str(tmp_path / 'file' / 'sub')}])
+    assert result['failed'] and str(tmp_path / 'file' / 'sub') in result['msg']

@@ -95,8 +95,12 @@ def test_check_mode_reports_and_writes_nothing(tmp_path, relay):
     ('privatekey', 'CERT', 'exactly one PEM private key'),
     ('privatekey', '', 'empty'),
     ('privatekey', 'ENCRYPTED', 'encrypted'),
-    ('privatekey_mode', '0644', 'grants nothing to others'),
-    ('privatekey_mode', 'u=rw,o=r', 'grants nothing to others'),
+    ('privatekey_mode', '0644', 'at most 0640'),
+    ('privatekey_mode', '0660', 'at most 0640'),
+    ('privatekey_mode', '0740', 'at most 0640'),
+    ('privatekey_mode', '2640', 'at most 0640'),
+    ('privatekey_mode', 640, 'at most 0640'),  # unquoted YAML 640 is decimal: 0o1200
+    ('privatekey_mode', 'u=rw,g=r', 'at most 0640'),
 ])
 def test_bad_input_fails_before_writing_and_never_quotes_the_key(tmp_path, relay, field, value, message):
     value = {'KEY': relay.key_pem, 'CERT': relay.cert_pem,
@@ -126,3 +130,49 @@ def test_a_chain_is_written_as_given(tmp_path):
     result = run_module(tls_credentials.main, args(tmp_path, leaf, certificate=leaf.cert_pem + ca.cert_pem))
     assert result['fingerprint'] == leaf.fingerprint
     assert (tmp_path / 'server.crt').read_text() == (leaf.cert_pem + ca.cert_pem).strip() + '\n'
+
+
+@pytest.mark.parametrize('key_mode', ['0600', '0440', '0400'])
+def test_stricter_key_modes_are_accepted(tmp_path, relay, key_mode):
+    result = run_module(tls_credentials.main, args(tmp_path, relay, privatekey_mode=key_mode))
+    assert result['changed'] and mode(tmp_path / 'server.key') == int(key_mode, 8)
+
+
+def test_check_mode_reports_attribute_drift_and_changes_nothing(tmp_path, relay):
+    run_module(tls_credentials.main, args(tmp_path, relay))
+    (tmp_path / 'server.crt').chmod(0o600)
+    result = run_module(tls_credentials.main, args(tmp_path, relay), check=True)
+    assert result['changed'] and result['certificate_changed'] and not result['privatekey_changed']
+    assert mode(tmp_path / 'server.crt') == 0o600
+
+
+def test_certificate_group_and_kept_attributes(tmp_path, relay):
+    run_module(tls_credentials.main, args(tmp_path, relay, certificate_group='root'))
+    assert (tmp_path / 'server.crt').group() == 'root' and (tmp_path / 'server.key').group() == GROUP
+    # Without owner and group, a rewritten key keeps its group (Exim must still read it).
+    renewed = server_cert()
+    result = run_module(tls_credentials.main, dict(args(tmp_path, renewed), owner=None, group=None))
+    assert result['privatekey_changed'] and (tmp_path / 'server.key').group() == GROUP
+    assert mode(tmp_path / 'server.key') == 0o640
+
+
+def test_a_directory_in_place_of_a_file_is_refused(tmp_path, relay):
+    (tmp_path / 'server.key').mkdir()
+    result = run_module(tls_credentials.main, args(tmp_path, relay))
+    assert result['failed'] and 'is a directory' in result['msg']
+    assert not (tmp_path / 'server.crt').exists()
+
+
+def test_a_failure_before_the_renames_leaves_the_old_pair(tmp_path, relay, monkeypatch):
+    run_module(tls_credentials.main, args(tmp_path, relay))
+    renewed = server_cert()
+
+    def refuse(src, dest):
+        raise PermissionError('read-only file system')
+
+    monkeypatch.setattr(os, 'rename', refuse)
+    result = run_module(tls_credentials.main, args(tmp_path, renewed))
+    assert result['failed'] and 'read-only' in result['msg']
+    assert (tmp_path / 'server.crt').read_text() == relay.cert_pem.strip() + '\n'
+    assert (tmp_path / 'server.key').read_text() == relay.key_pem.strip() + '\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['server.crt', 'server.key']

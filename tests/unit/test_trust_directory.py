@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+from ansible.module_utils import basic
 
 from ansible_collections.certrelay.exim.plugins.modules import trust_directory
 from tests.lib.module import run_module
@@ -178,37 +180,98 @@ def test_ca_signed_leaf_writes_only_the_leaf(trust):
     assert (trust / 'leaf.pem').read_text() == leaf.cert_pem
 
 
-def test_allowlist_dbm_is_built_once_and_rebuilt_on_change_or_loss(tmp_path, trust, creds):
-    allow, dbm = tmp_path / 'allowlist', tmp_path / 'allowlist.db'
-    args = {'path': str(trust), 'allowlist_file': str(allow), 'allowlist_dbm': str(dbm), 'group': 'daemon',
-            'certificates': [entry(c) for c in creds]}
-    first = run(args)
-    assert first['allowlist_dbm_built'] and dbm.stat().st_size > 0
+EXIM = shutil.which('exim4') or shutil.which('exim')
+needs_dbmbuild = pytest.mark.skipif(not shutil.which('exim_dbmbuild', path='/usr/sbin:/usr/local/sbin:/usr/bin')
+                                    or not EXIM, reason='Exim (exim_dbmbuild) is not installed')
+
+
+def dbm_lookup(dbm, key):
+    """What Exim's own dbm lookup finds for key ('' when nothing)."""
+    proc = subprocess.run([EXIM, '-C', '/dev/null', '-be', '${lookup{%s}dbm{%s}{$value}}' % (key, dbm)],
+                          check=True, capture_output=True, text=True, timeout=60)
+    return proc.stdout.strip()
+
+
+def dbm_args(tmp_path, trust, certs):
+    return {'path': str(trust), 'allowlist_file': str(tmp_path / 'allowlist'), 'group': 'daemon',
+            'allowlist_dbm': str(tmp_path / 'allowlist.db'), 'certificates': [entry(c) for c in certs]}
+
+
+@needs_dbmbuild
+def test_allowlist_dbm_is_what_exim_looks_up_and_follows_revocation(tmp_path, trust, creds):
+    dbm = tmp_path / 'allowlist.db'
+    first = run(dbm_args(tmp_path, trust, creds))
+    assert first['allowlist_dbm_built']
     assert dbm.group() == 'daemon' and dbm.stat().st_mode & 0o777 == 0o644
+    assert dbm_lookup(dbm, creds[1].fingerprint) == 'bob'
+    assert dbm_lookup(dbm, creds[1].fingerprint.lower()) == ''  # case-exact: -nolc
     built = dbm.stat().st_mtime_ns
-    again = run(args)
+    again = run(dbm_args(tmp_path, trust, creds))
     assert not again['changed'] and not again['allowlist_dbm_built'] and dbm.stat().st_mtime_ns == built
-    revoked = run(dict(args, certificates=[entry(creds[0])]))
+    revoked = run(dbm_args(tmp_path, trust, creds[:1]))
     assert revoked['allowlist_changed'] and revoked['allowlist_dbm_built']
+    assert dbm_lookup(dbm, creds[1].fingerprint) == '' and dbm_lookup(dbm, creds[0].fingerprint) == 'alice'
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.certrelay-')]
+
+
+@needs_dbmbuild
+def test_allowlist_dbm_is_rebuilt_when_lost_or_older_than_the_list(tmp_path, trust, creds):
+    dbm = tmp_path / 'allowlist.db'
+    run(dbm_args(tmp_path, trust, creds))
     dbm.unlink()
-    restored = run(dict(args, certificates=[entry(creds[0])]))
+    restored = run(dbm_args(tmp_path, trust, creds))
     assert restored['changed'] and restored['allowlist_dbm_built'] and not restored['allowlist_changed']
-    assert dbm.exists()
+    # file mode revokes bob (the index is not used then); back in dbm mode the index must follow.
+    file_mode = dict(dbm_args(tmp_path, trust, creds[:1]), allowlist_dbm=None)
+    assert run(file_mode)['allowlist_changed'] and dbm_lookup(dbm, creds[1].fingerprint) == 'bob'
+    back = run(dbm_args(tmp_path, trust, creds[:1]))
+    assert back['allowlist_dbm_built'] and not back['allowlist_changed']
+    assert dbm_lookup(dbm, creds[1].fingerprint) == ''
+
+
+@needs_dbmbuild
+def test_a_failed_dbm_build_changes_neither_file_and_is_retried(tmp_path, trust, creds, monkeypatch):
+    dbm, allow = tmp_path / 'allowlist.db', tmp_path / 'allowlist'
+    run(dbm_args(tmp_path, trust, creds))
+    before = (allow.read_bytes(), dbm.read_bytes())
+    original = basic.AnsibleModule.run_command
+
+    def failing(self, cmd, *a, **kw):
+        if 'exim_dbmbuild' in cmd[0]:
+            return 1, '', 'simulated failure'
+        return original(self, cmd, *a, **kw)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', failing)
+    failed = run(dbm_args(tmp_path, trust, creds[:1]))
+    assert failed['failed'] and 'simulated failure' in failed['msg']
+    assert (allow.read_bytes(), dbm.read_bytes()) == before
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', original)
+    retried = run(dbm_args(tmp_path, trust, creds[:1]))
+    assert retried['allowlist_changed'] and retried['allowlist_dbm_built']
+    assert dbm_lookup(dbm, creds[1].fingerprint) == ''
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.certrelay-')]
 
 
 def test_allowlist_dbm_in_check_mode_builds_nothing(tmp_path, trust, creds):
-    result = run({'path': str(trust), 'allowlist_file': str(tmp_path / 'a'), 'allowlist_dbm': str(tmp_path / 'a.db'),
-                  'certificates': [entry(creds[0])]}, check=True)
+    result = run(dbm_args(tmp_path, trust, creds[:1]), check=True)
     assert result['changed'] and result['allowlist_dbm_built']
-    assert not (tmp_path / 'a.db').exists() and not (tmp_path / 'a').exists()
+    assert not (tmp_path / 'allowlist.db').exists() and not (tmp_path / 'allowlist').exists()
 
 
 @pytest.mark.parametrize('extra, message', [
     ({'allowlist_dbm': '/tmp/x.db'}, 'give both'),
     ({'allowlist_file': '/tmp/x', 'allowlist_dbm': 'TRUST/x.db'}, 'outside the trust directory'),
+    ({'allowlist_file': '/tmp/x', 'allowlist_dbm': '/tmp/x'}, 'another file'),
 ])
 def test_allowlist_dbm_misuse_is_refused(trust, creds, extra, message):
     extra = {k: v.replace('TRUST', str(trust)) for k, v in extra.items()}
     result = run(dict({'path': str(trust), 'certificates': [entry(creds[0])]}, **extra))
     assert result['failed'] and message in result['msg']
     assert not trust.exists()
+
+
+def test_one_certificate_under_two_names_is_refused_with_an_allowlist(tmp_path, trust, creds):
+    twice = [entry(creds[0]), {'name': 'alias', 'certificate': creds[0].cert_pem}]
+    result = run({'path': str(trust), 'allowlist_file': str(tmp_path / 'a'), 'certificates': twice})
+    assert result['failed'] and 'alias = alice' in result['msg']
+    assert not trust.exists() and not (tmp_path / 'a').exists()

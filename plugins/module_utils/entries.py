@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Lists of named certificates ({name, certificate, state}), as the roles and modules take them."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+    CertificateError,
+    certificate_info,
+    load_certificate,
+)
+
+# Also a file name (<name>.pem) in the trust directory: no path separators, no leading dot.
+NAME = re.compile(r'^[A-Za-z0-9_@-][A-Za-z0-9._@-]*$')
+STATES = ('present', 'absent')
+
+
+def _names_seen_twice(names):
+    seen, twice = set(), []
+    for name in names:
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    return twice
+
+
+def check_entries(entries, now=None):
+    """Everything the roles need to know about a list of entries, in one pass.
+
+    Returns entries (state defaulted to present), present (name, fingerprint, expired, not_after,
+    subject of every present entry whose certificate parses, in input order) and problems (lists
+    of names per kind of problem, name and reason for unusable certificates; all empty when the
+    input is fine). Never raises for bad
+    entries: the caller words the error, naming every bad entry at once.
+    """
+    problems = dict(invalid_names=[], duplicate_names=[], no_certificate=[], invalid_states=[],
+                    unusable=[], expired=[], duplicate_certificates=[])
+    normalized, present = [], []
+    for index, item in enumerate(entries):
+        item = item if isinstance(item, dict) else {'name': item}
+        name = item.get('name')
+        label = name if isinstance(name, str) and name else 'entry %d' % index
+        state = item.get('state') or 'present'
+        normalized.append(dict(item, state=state))
+        if not isinstance(name, str) or not NAME.match(name):
+            problems['invalid_names'].append(str(label))
+        if state not in STATES:
+            problems['invalid_states'].append(label)
+            continue
+        if state == 'absent':
+            continue
+        if not item.get('certificate'):
+            problems['no_certificate'].append(label)
+            continue
+        try:
+            info = certificate_info(load_certificate(item['certificate'], 'the certificate'), now=now)
+        except CertificateError as exc:
+            problems['unusable'].append(dict(name=label, reason=str(exc)))
+            continue
+        if info['expired']:
+            problems['expired'].append(label)
+        present.append(dict(name=label, fingerprint=info['fingerprint'], expired=info['expired'],
+                            not_after=info['not_after'], subject=info['subject']))
+    problems['duplicate_names'] = _names_seen_twice(item['name'] for item in normalized
+                                                    if isinstance(item.get('name'), str))
+    by_fingerprint = {}
+    for client in present:
+        by_fingerprint.setdefault(client['fingerprint'], []).append(client['name'])
+    problems['duplicate_certificates'] = [' = '.join(names) for names in by_fingerprint.values() if len(names) > 1]
+    return dict(entries=normalized, present=present, problems=problems)
