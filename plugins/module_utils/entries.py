@@ -30,14 +30,22 @@ def _names_seen_twice(names):
     return twice
 
 
+def shared_certificates(names_and_fingerprints):
+    """'name1 = name2' for every certificate listed under several names, names in the order given."""
+    by_fingerprint = {}
+    for name, fingerprint in names_and_fingerprints:
+        by_fingerprint.setdefault(fingerprint, []).append(name)
+    return [' = '.join(names) for names in by_fingerprint.values() if len(names) > 1]
+
+
 def check_entries(entries, now=None):
     """Everything the roles need to know about a list of entries, in one pass.
 
     Returns entries (state defaulted to present), present (name, fingerprint, expired, not_after,
     subject of every present entry whose certificate parses, in input order) and problems (lists
     of names per kind of problem, name and reason for unusable certificates; all empty when the
-    input is fine). Never raises for bad
-    entries: the caller words the error, naming every bad entry at once.
+    input is fine). Never raises for bad entries: the caller words the error, naming every bad
+    entry at once.
     """
     problems = dict(invalid_names=[], duplicate_names=[], no_certificate=[], invalid_states=[],
                     unusable=[], expired=[], duplicate_certificates=[])
@@ -69,8 +77,5 @@ def check_entries(entries, now=None):
                             not_after=info['not_after'], subject=info['subject']))
     problems['duplicate_names'] = _names_seen_twice(item['name'] for item in normalized
                                                     if isinstance(item.get('name'), str))
-    by_fingerprint = {}
-    for client in present:
-        by_fingerprint.setdefault(client['fingerprint'], []).append(client['name'])
-    problems['duplicate_certificates'] = [' = '.join(names) for names in by_fingerprint.values() if len(names) > 1]
+    problems['duplicate_certificates'] = shared_certificates((c['name'], c['fingerprint']) for c in present)
     return dict(entries=normalized, present=present, problems=problems)

@@ -41,6 +41,16 @@ def attributes_differ(module, path, args):
         module.check_mode = saved
 
 
+def differences(module, path, content, args):
+    """(content differs, attributes differ) of path against what it should be; changes nothing.
+
+    Attributes are only compared when the content is equal: a rewrite sets them anyway.
+    """
+    if read_bytes(path) != content:
+        return True, False
+    return False, attributes_differ(module, path, args)
+
+
 def temp_path(dest):
     """A fresh name in dest's directory (same file system, so a rename is atomic)."""
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=os.path.dirname(dest))
@@ -55,7 +65,8 @@ def settle(module, tmp, dest, args):
     for a new file 0644 minus the umask and the module's user; SELinux gets dest's context or the
     policy's default for dest. Nobody can read tmp in between: mkstemp made it 0600.
     """
-    if os.path.lexists(dest):
+    replacing = os.path.lexists(dest)
+    if replacing:
         current = os.stat(dest)
         os.chown(tmp, current.st_uid, current.st_gid)
         os.chmod(tmp, current.st_mode & 0o7777)
@@ -64,7 +75,7 @@ def settle(module, tmp, dest, args):
         os.umask(umask)
         os.chmod(tmp, 0o644 & ~umask)
     if module.selinux_enabled():
-        context = module.selinux_context(dest) if os.path.lexists(dest) else module.selinux_default_context(dest)
+        context = module.selinux_context(dest) if replacing else module.selinux_default_context(dest)
         module.set_context_if_different(tmp, context, False)
     module.set_fs_attributes_if_different(dict(args, path=tmp), False)
 

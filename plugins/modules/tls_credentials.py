@@ -112,12 +112,11 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     pem_private_key_label,
 )
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
-    attributes_differ,
     commit,
+    differences,
     discard,
     file_args,
     prepare,
-    read_bytes,
 )
 
 # Owner read-write, group read: anything beyond (group write, others, setuid) is refused.
@@ -132,14 +131,6 @@ def mode_bits(mode):
         return int(str(mode), 8)
     except ValueError:
         return None
-
-
-def needs_write(module, path, content, args):
-    """(content differs, attributes differ) for one destination."""
-    current = read_bytes(path)
-    if current != content:
-        return True, False
-    return False, attributes_differ(module, path, args)
 
 
 def main():
@@ -186,7 +177,7 @@ def main():
         ('privatekey', params['privatekey_path'], to_bytes(params['privatekey'].strip() + '\n'),
          file_args(params['owner'], params['group'], params['privatekey_mode'])),
     ]
-    plan = dict((what, needs_write(module, path, content, args)) for what, path, content, args in files)
+    plan = dict((what, differences(module, path, content, args)) for what, path, content, args in files)
     result = dict(changed=False, fingerprint=fingerprint_der(ders[0]),
                   certificate_changed=any(plan['certificate']),
                   privatekey_changed=any(plan['privatekey']))

@@ -175,15 +175,15 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     fingerprint_der,
     pem_certificate_ders,
 )
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME
+from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME, shared_certificates
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     TEMP_PREFIX,
     attributes_differ,
     commit,
+    differences,
     discard,
     file_args,
     prepare,
-    read_bytes,
     settle,
     temp_path,
     write_atomic,
@@ -252,16 +252,6 @@ def rehash_command(module, how):
     module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
 
 
-def refuse_duplicate_fingerprints(module, fingerprints):
-    """One line per certificate: the same certificate twice would be a duplicate key."""
-    names = {}
-    for name in sorted(fingerprints):
-        names.setdefault(fingerprints[name], []).append(name)
-    same = ['%s' % ' = '.join(group) for group in names.values() if len(group) > 1]
-    if same:
-        module.fail_json(msg='the same certificate is listed under several names: %s' % '; '.join(same))
-
-
 def allowlist_content(fingerprints):
     lines = ['# Written by certrelay.exim.trust_directory; Exim lsearch: fingerprint: client name']
     lines += ['%s: %s' % (fingerprints[name], name) for name in sorted(fingerprints)]
@@ -297,33 +287,36 @@ def main():
         module.fail_json(msg='allowlist_dbm is built from allowlist_file: give both')
     if dbm and dbm == allowlist:
         module.fail_json(msg='allowlist_dbm must be another file than allowlist_file (its source)')
-    if dbm and (dbm + '/').startswith(path.rstrip('/') + '/'):
-        module.fail_json(msg='allowlist_dbm must be outside the trust directory %s: Exim with GnuTLS '
-                             'would try to load it as a certificate' % path)
-    if allowlist and (allowlist + '/').startswith(path.rstrip('/') + '/'):
-        module.fail_json(msg='allowlist_file must be outside the trust directory %s: Exim with GnuTLS '
-                             'would try to load it as a certificate' % path)
+    for option, value in (('allowlist_dbm', dbm), ('allowlist_file', allowlist)):
+        if value and (value + '/').startswith(path.rstrip('/') + '/'):
+            module.fail_json(msg='%s must be outside the trust directory %s: Exim with GnuTLS '
+                                 'would try to load it as a certificate' % (option, path))
     if os.path.exists(path) and not os.path.isdir(path):
         module.fail_json(msg='%s exists and is not a directory' % path)
 
     wanted, fingerprints, absent = wanted_files(module, params['certificates'])
-    if allowlist:
-        refuse_duplicate_fingerprints(module, fingerprints)
+    # One line per certificate in the allowlist: the same certificate twice would be a duplicate key.
+    shared = shared_certificates(sorted(fingerprints.items())) if allowlist else []
+    if shared:
+        module.fail_json(msg='the same certificate is listed under several names: %s' % '; '.join(shared))
     cert_args = file_args(params['owner'], params['group'], params['mode'])
     pems, links, others = scan(path)
 
-    added, updated, removed = [], [], []
+    added, updated, rewritten = [], [], set()
     for name in sorted(wanted):
-        dest = os.path.join(path, name + SUFFIX)
         if name not in pems:
             added.append(name)
-        elif read_bytes(dest) != wanted[name] or attributes_differ(module, dest, cert_args):
+            continue
+        content_differs, attributes_change = differences(module, os.path.join(path, name + SUFFIX),
+                                                         wanted[name], cert_args)
+        if content_differs:
+            rewritten.add(name)
+        if content_differs or attributes_change:
             updated.append(name)
     removed = sorted(name for name in pems
                      if name in absent or (params['prune'] and name not in wanted))
 
-    content_changed = bool(added or removed) or any(
-        read_bytes(os.path.join(path, n + SUFFIX)) != wanted[n] for n in updated)
+    content_changed = bool(added or removed or rewritten)
     how = rehash_command(module, params['rehash'])
     linked = set(os.path.basename(target) for target in links.values())
     unlinked = [n for n in wanted if n + SUFFIX not in linked]
@@ -334,9 +327,9 @@ def main():
 
     new_allowlist = allowlist_content(fingerprints) if allowlist else None
     allowlist_args = dict(cert_args, mode=params['allowlist_mode'])
-    allowlist_content_changed = bool(allowlist) and read_bytes(allowlist) != new_allowlist
-    allowlist_changed = allowlist_content_changed or (
-        bool(allowlist) and os.path.exists(allowlist) and attributes_differ(module, allowlist, allowlist_args))
+    allowlist_content_changed, allowlist_attributes = (
+        differences(module, allowlist, new_allowlist, allowlist_args) if allowlist else (False, False))
+    allowlist_changed = allowlist_content_changed or allowlist_attributes
     # Also rebuilt when older than its source: the allowlist changed while the mode was not dbm.
     dbm_build = bool(dbm) and (allowlist_content_changed or not os.path.isfile(dbm)
                                or not os.path.isfile(allowlist)
@@ -369,7 +362,7 @@ def main():
                                               False)
     for name in added + updated:
         dest = os.path.join(path, name + SUFFIX)
-        if read_bytes(dest) != wanted[name]:
+        if name in added or name in rewritten:
             write_atomic(module, dest, wanted[name], cert_args)
         else:
             module.set_fs_attributes_if_different(dict(cert_args, path=dest), False)
