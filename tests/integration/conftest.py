@@ -46,16 +46,21 @@ class RelayServer:
         return self.root / 'exim.conf'
 
     @property
-    def trust_dir(self) -> Path:
-        return self.root / 'etc' / 'trust'
+    def state_dir(self) -> Path:
+        return self.root / 'etc' / 'state'
 
     @property
-    def tls_dir(self) -> Path:
-        return self.root / 'etc' / 'tls'
+    def current(self) -> Path:
+        """The generation Exim reads (certrelay.exim.relay_state)."""
+        return self.state_dir / 'current'
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.current / 'trust'
 
     @property
     def allowlist_file(self) -> Path:
-        return self.root / 'etc' / 'relay-allowlist'
+        return self.current / 'allowlist'
 
     @property
     def mainlog(self) -> Path:

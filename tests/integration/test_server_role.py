@@ -77,21 +77,24 @@ def test_files_and_permissions(relay, creds):
     assert (relay.trust_dir / 'alice.pem').read_text() == creds['alice'].cert_pem
     # openssl rehash: one hash link per certificate
     assert len([p for p in relay.trust_dir.iterdir() if p.is_symlink()]) == 3
-    key = relay.tls_dir / 'server.key'
+    key = relay.current / 'server.key'
     st = key.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0
     assert key.group() == 'Debian-exim'
-    assert stat.S_IMODE(relay.tls_dir.stat().st_mode) == 0o750
+    assert stat.S_IMODE(relay.current.stat().st_mode) == 0o750
+    assert stat.S_IMODE(relay.state_dir.stat().st_mode) == 0o750
     assert 'PRIVATE KEY' not in relay.config.read_text()
+    macros = (relay.current / 'allowlist.conf').read_text()
+    # membership is never in the configuration itself, in any mode
+    assert creds['alice'].fingerprint not in relay.config.read_text()
+    lines = relay.allowlist_file.read_text().splitlines()
+    assert f'{creds["alice"].fingerprint}: alice' in lines
     if relay.allowlist != 'macro':
-        lines = relay.allowlist_file.read_text().splitlines()
-        assert f'{creds["alice"].fingerprint}: alice' in lines
-        assert creds['alice'].fingerprint not in relay.config.read_text()
         dbm = Path(f'{relay.allowlist_file}.db')
         assert dbm.exists() == (relay.allowlist == 'dbm')
-        assert (f'RELAY_FROM_CERTS_FILE = {dbm}\n' in relay.config.read_text()) == (relay.allowlist == 'dbm')
+        assert (f'RELAY_FROM_CERTS_FILE = {dbm}\n' in macros) == (relay.allowlist == 'dbm')
     else:
-        assert creds['alice'].fingerprint in relay.config.read_text()
+        assert creds['alice'].fingerprint in macros
 
 
 def test_second_run_changes_nothing(relay):
@@ -123,10 +126,10 @@ def test_revoked_client_is_refused_after_rerun(relay, creds):
     assert result.changed > 0
     assert not (relay.trust_dir / 'bob.pem').exists()
     assert all(link.exists() for link in relay.trust_dir.iterdir())  # no dangling hash link
-    if relay.allowlist != 'macro':
-        # membership lives in the lookup file: the Exim configuration is untouched
-        assert relay.config.read_bytes() == config_before
-        assert creds['bob'].fingerprint not in relay.allowlist_file.read_text()
+    # membership lives in the relay state: the Exim configuration is untouched
+    assert relay.config.read_bytes() == config_before
+    assert creds['bob'].fingerprint not in relay.allowlist_file.read_text()
+    assert creds['bob'].fingerprint not in (relay.current / 'allowlist.conf').read_text()
     relay.reload()
     assert relay.swaks(creds['bob']).rcpt_reply == REFUSED
     assert relay.swaks(creds['alice']).rcpt_reply == ALLOWED

@@ -1,0 +1,535 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: relay_state
+short_description: Change everything an Exim relay trusts in one atomic, locked, crash-safe step
+version_added: 0.1.0
+author: certrelay.exim contributors (@certrelay)
+description:
+  - Keeps the relay's trust state as complete generations in O(state_directory) behind one
+    C(current) symlink; Exim reads C(<state_directory>/current/...). A generation holds the server
+    certificate and key (C(server.crt), C(server.key)), the trust directory C(trust/) with one
+    C(<name>.pem) per client certificate and their hash links, the allowlist (C(allowlist), an Exim
+    C(lsearch) file of C(FINGERPRINT: name) lines; C(allowlist.db), its C(exim_dbmbuild) index, in
+    C(dbm) mode), the allowlist macros C(allowlist.conf) for an C(.include) and, when given, the RCPT
+    ACL file C(acl_check_rcpt).
+  - A change builds a new generation beside the current one (unchanged files are hard links, so it
+    costs little time and space), validates it with C(exim -bV) and an ACL probe against the
+    configuration, and publishes it by renaming a new symlink over C(current). A run killed at any
+    instant leaves the complete old or the complete new state; nothing temporary is ever created in
+    a directory Exim reads. Leftovers of interrupted runs, and anything in the current generation the
+    module did not put there, are removed (and reported).
+  - When the new generation cannot be written (disk full, a failed validation), a generation without
+    the certificates this run removes is published instead, then the module fails: a revoked client
+    never stays trusted because something else went wrong.
+  - Holds an exclusive lock (C(<state_directory>/.lock)) for the whole transition; a second run waits
+    at most O(lock_timeout) seconds and then fails, naming the holder.
+  - With O(config_file) and O(config), also installs the Exim configuration (validated together with
+    the new generation) right after the switch.
+  - Does not reload Exim; use M(certrelay.exim.exim_reload) afterwards.
+options:
+  state_directory:
+    description: Directory of the generations; must exist. Exim reads C(<state_directory>/current/...).
+    type: path
+    required: true
+  group:
+    description: Group of every file and directory (Exim's group); the owner is root.
+    type: str
+    required: true
+  server_certificate:
+    description: The relay's certificate (PEM), written to C(server.crt) (mode 0644).
+    type: str
+    required: true
+  server_privatekey:
+    description: The relay's unencrypted private key (PEM), written to C(server.key) (mode 0640). Never logged.
+    type: str
+    required: true
+  certificates:
+    description: The client certificates the trust directory holds, exactly.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name (letters, digits, C(.), C(_), C(@), C(-), not starting with C(.)); file C(trust/<name>.pem).
+        type: str
+        required: true
+      certificate:
+        description: The certificate as PEM text; required unless O(certificates[].state=absent).
+        type: str
+      state:
+        description: C(absent) entries are not trusted (a revocation).
+        type: str
+        default: present
+        choices: [present, absent]
+  allowlist:
+    description: How C(allowlist.conf) and O(acl) test membership (see the server role).
+    type: str
+    default: macro
+    choices: [macro, file, dbm]
+  rehash:
+    description:
+      - How the hash links OpenSSL builds of Exim need are made in a new generation.
+      - C(auto) uses C(openssl rehash) when available, else C(c_rehash), else warns.
+    type: str
+    default: auto
+    choices: [auto, openssl, c_rehash, none]
+  acl:
+    description:
+      - Text of an RCPT ACL file (Debian layout, named by C(MAIN_ACL_CHECK_RCPT)), written to
+        C(acl_check_rcpt). Every C(CERTRELAY_ALLOWED) in it is replaced by the allowlist condition
+        (Exim reads the file at run time, where configuration macros do not exist).
+    type: str
+  config_file:
+    description: The Exim configuration file to install O(config) at, or to validate with when O(config) is not given.
+    type: path
+  config:
+    description: Content of O(config_file), installed right after the switch when it differs.
+    type: str
+  exim:
+    description: The Exim binary used to validate a new generation.
+    type: path
+    default: exim
+  validate:
+    description: Validate a new generation with O(config_file) (C(exim -bV) and an ACL probe) before the switch.
+    type: bool
+    default: true
+  lock_timeout:
+    description: Seconds to wait for another run's lock before failing.
+    type: int
+    default: 300
+  legacy_paths:
+    description:
+      - Files or directories of an earlier layout, removed (without following links) once the
+        configuration in place (O(config) after it is installed, else O(config_file)) no longer names them.
+    type: list
+    elements: path
+    default: []
+  holder:
+    description: Who holds the lock, as another run waiting for it reports it.
+    type: str
+    default: certrelay.exim.relay_state
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - certrelay.exim.attributes
+notes:
+  - The configuration refers to C(<state_directory>/current/...); while a new generation is validated
+    that prefix is replaced by the new generation's directory in a copy of the configuration.
+  - The diff is a summary (one line per added, removed or updated certificate), never whole files.
+"""
+
+EXAMPLES = r"""
+- name: Trust exactly these laptops, with this server certificate
+  certrelay.exim.relay_state:
+    state_directory: /etc/exim4/certrelay/state
+    group: Debian-exim
+    server_certificate: "{{ lookup('ansible.builtin.file', 'relay.crt') }}"
+    server_privatekey: "{{ lookup('ansible.builtin.unvault', 'relay.key') }}"
+    certificates:
+      - name: laptop-a
+        certificate: "{{ lookup('ansible.builtin.file', 'laptop-a.pem') }}"
+    allowlist: dbm
+    config_file: /etc/exim4/certrelay/exim.conf
+    config: "{{ lookup('ansible.builtin.template', 'exim.conf.j2') }}"
+    exim: /usr/sbin/exim4
+"""
+
+RETURN = r"""
+generation:
+  description: The directory C(current) names after the run (in check mode, before it).
+  returned: always
+  type: str
+added:
+  description: Names of client certificates newly trusted.
+  returned: always
+  type: list
+  elements: str
+updated:
+  description: Names whose certificate changed.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Names no longer trusted.
+  returned: always
+  type: list
+  elements: str
+fingerprints:
+  description: Name to SHA-256 fingerprint in Exim's form of every trusted client certificate.
+  returned: always
+  type: dict
+config_changed:
+  description: Whether O(config_file) was (or in check mode would be) replaced.
+  returned: always
+  type: bool
+removed_leftovers:
+  description: Entries of the state directory left by interrupted runs, removed.
+  returned: always
+  type: list
+  elements: str
+removed_legacy:
+  description: Entries of O(legacy_paths) removed (or in check mode to be removed).
+  returned: always
+  type: list
+  elements: str
+unmanaged:
+  description: Entries of the current generation the module did not put there (replaced by a clean generation).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import re
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.certrelay.exim.plugins.module_utils import exim as eximlib
+from ansible_collections.certrelay.exim.plugins.module_utils import generations as gen
+from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+    CertificateError,
+    der_to_pem,
+    fingerprint_der,
+    pem_certificate_ders,
+    pem_private_key_label,
+)
+from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME, shared_certificates
+from ansible_collections.certrelay.exim.plugins.module_utils.files import read_bytes, write_atomic, file_args
+
+# openssl rehash: <8 hex>.<n> (certs) and .r<n> (CRLs); Debian's c_rehash adds a 32-hex md5 form.
+HASH_LINK = re.compile(r'^([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+$')
+TRUST = 'trust'
+DBM = 'allowlist.db'
+SUFFIX = '.pem'
+
+
+def wanted_certificates(module, certificates):
+    """name -> canonical PEM bytes and name -> fingerprint of the present entries."""
+    pems, fingerprints, seen = {}, {}, set()
+    for index, item in enumerate(certificates):
+        name = item['name']
+        where = 'certificates[%d] (%s)' % (index, name)
+        if not NAME.match(name or ''):
+            module.fail_json(msg='%s: invalid name; use letters, digits, ".", "_", "@", "-" '
+                                 'and do not start with "."' % where)
+        if name in seen:
+            module.fail_json(msg='%s: duplicate name' % where)
+        seen.add(name)
+        if item['state'] == 'absent':
+            continue
+        if not item['certificate']:
+            module.fail_json(msg='%s: certificate is required for state=present' % where)
+        try:
+            der = pem_certificate_ders(item['certificate'], where)[0]
+        except CertificateError as exc:
+            module.fail_json(msg=to_native(exc))
+        pems[name] = to_bytes(der_to_pem(der))
+        fingerprints[name] = fingerprint_der(der)
+    shared = shared_certificates(sorted(fingerprints.items()))
+    if shared:
+        module.fail_json(msg='the same certificate is listed under several names: %s' % '; '.join(shared))
+    return pems, fingerprints
+
+
+def current_certificates(generation):
+    """name -> (PEM bytes, fingerprint) of the certificates in a generation's trust directory."""
+    found = {}
+    trust = os.path.join(generation, TRUST) if generation else None
+    if not trust or not os.path.isdir(trust):
+        return found
+    for entry in os.listdir(trust):
+        path = os.path.join(trust, entry)
+        if entry.endswith(SUFFIX) and stat.S_ISREG(os.lstat(path).st_mode):
+            content = read_bytes(path)
+            try:
+                der = pem_certificate_ders(content.decode('ascii'), path)[0]
+            except (CertificateError, UnicodeDecodeError, AttributeError):
+                continue
+            found[entry[:-len(SUFFIX)]] = (content, fingerprint_der(der))
+    return found
+
+
+class Plan(object):
+    """Every file a generation must hold, and how to check and build the derived ones."""
+
+    def __init__(self, module, params, pems, fingerprints, uid, gid):
+        self.module, self.params, self.pems, self.fingerprints = module, params, pems, fingerprints
+        state = params['state_directory']
+        live = os.path.join(state, gen.CURRENT)
+        mode = params['allowlist']
+        lsearch, dbm = os.path.join(live, 'allowlist'), os.path.join(live, DBM)
+        public = dict(mode=0o644, uid=0, gid=gid)
+        self.files = {
+            'server.crt': gen.Wanted(to_bytes(params['server_certificate'].strip() + '\n'), **public),
+            'server.key': gen.Wanted(to_bytes(params['server_privatekey'].strip() + '\n'), 0o640, 0, gid, secret=True),
+            'allowlist': gen.Wanted(eximlib.lsearch_allowlist(fingerprints), **public),
+            'allowlist.conf': gen.Wanted(eximlib.allowlist_macros(mode, fingerprints, lsearch, dbm), **public),
+        }
+        if params['acl'] is not None:
+            condition = eximlib.allowed_condition(mode, fingerprints, lsearch, dbm)
+            self.files['acl_check_rcpt'] = gen.Wanted(
+                to_bytes(params['acl'].replace(eximlib.ALLOWED_TOKEN, condition)), **public)
+        for name, pem in pems.items():
+            self.files['%s/%s%s' % (TRUST, name, SUFFIX)] = gen.Wanted(pem, **public)
+        self.dbm = mode == 'dbm'
+        self.uid, self.gid = uid, gid
+
+    def differences(self, generation):
+        """(relpaths that differ or are missing, unexpected entries) of an existing generation."""
+        if generation is None:
+            return sorted(self.files), []
+        found = gen.walk(generation)
+        differ = [rel for rel, wanted in sorted(self.files.items()) if not gen.same_file(os.path.join(generation, rel), wanted)]
+        unexpected = []
+        links = {}
+        for rel, st in sorted(found.items()):
+            if rel in self.files or rel == TRUST and stat.S_ISDIR(st.st_mode):
+                continue
+            if rel == DBM and self.dbm and stat.S_ISREG(st.st_mode) \
+                    and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, self.gid, 0o644):
+                continue
+            head, tail = os.path.split(rel)
+            if head == TRUST and stat.S_ISLNK(st.st_mode) and HASH_LINK.match(tail):
+                target = os.readlink(os.path.join(generation, rel))
+                if '/' not in target and '%s/%s' % (TRUST, target) in self.files:
+                    links.setdefault(target, []).append(tail)
+                    continue
+            unexpected.append(rel)
+        if self.dbm and DBM not in found:
+            differ.append(DBM)
+        if self.rehash_command() is not None and set(links) != set(name + SUFFIX for name in self.pems):
+            differ.append('%s/ (hash links)' % TRUST)
+        return differ, unexpected
+
+    def rehash_command(self):
+        how = self.params['rehash']
+        if how == 'none':
+            return None
+        openssl, c_rehash = self.module.get_bin_path('openssl'), self.module.get_bin_path('c_rehash')
+        if how in ('auto', 'openssl') and openssl:
+            return [openssl, 'rehash']
+        if how in ('auto', 'c_rehash') and c_rehash:
+            return [c_rehash]
+        if how == 'auto':
+            return None
+        self.module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
+
+    def build(self, previous):
+        """A published-ready Builder with every file, link and index of this plan."""
+        builder = gen.Builder(self.params['state_directory'], 0o750, 0, self.gid, previous=previous)
+        try:
+            builder.mkdir(TRUST)
+            for rel in sorted(self.files):
+                builder.write(rel, self.files[rel])
+            how = self.rehash_command()
+            if how is not None and self.pems:
+                rc, out, err = self.module.run_command(how + [os.path.join(builder.path, TRUST)])
+                if rc != 0:
+                    raise gen.StateError('%s failed: %s' % (' '.join(how), (err or out).strip()))
+            if self.dbm:
+                self.build_dbm(builder, previous)
+        except BaseException:
+            builder.discard()
+            raise
+        return builder
+
+    def build_dbm(self, builder, previous):
+        wanted = self.files['allowlist']
+        old = os.path.join(previous, DBM) if previous else None
+        if old and gen.same_file(os.path.join(previous, 'allowlist'), wanted) and os.path.isfile(old) \
+                and not os.path.islink(old):
+            os.link(old, os.path.join(builder.path, DBM))
+            return
+        dbmbuild = self.module.get_bin_path('exim_dbmbuild', opt_dirs=['/usr/sbin', '/usr/local/sbin'])
+        if not dbmbuild:
+            raise gen.StateError('exim_dbmbuild (installed with Exim) is needed for allowlist=dbm')
+        target = os.path.join(builder.path, DBM)
+        rc, out, err = self.module.run_command([dbmbuild, '-nolc', os.path.join(builder.path, 'allowlist'), target])
+        if rc != 0:
+            raise gen.StateError('exim_dbmbuild failed: %s' % (err or out).strip())
+        if not os.path.isfile(target) or os.path.getsize(target) == 0:
+            # An Exim built with ndbm writes <name>.dir and <name>.pag instead of <name>.
+            raise gen.StateError('exim_dbmbuild wrote no single DBM file (an ndbm build of Exim?): use '
+                                 'an lsearch allowlist on this host')
+        os.chown(target, 0, self.gid)
+        os.chmod(target, 0o644)
+
+
+def validate(module, params, builder, config_text):
+    """Check the configuration against the new generation before anything is switched."""
+    if not params['validate'] or config_text is None:
+        return
+    state = params['state_directory']
+    text = config_text.replace(os.path.join(state, gen.CURRENT) + '/', builder.path + '/')
+    fd, candidate = tempfile.mkstemp(prefix='.candidate-', suffix='.conf', dir=state)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+        os.chmod(candidate, 0o644)
+        problem = eximlib.validate_config(module, params['exim'], candidate)
+    finally:
+        os.unlink(candidate)
+    if problem:
+        raise gen.StateError('the new relay state did not validate, nothing was switched: %s' % problem)
+
+
+def revoke_only(module, params, previous, removed, gid):
+    """Publish the current generation without the removed certificates (after another failure),
+    validated with the configuration in place (the new one is not installed)."""
+    keep = dict((name, item) for name, item in current_certificates(previous).items() if name not in removed)
+    pems = dict((name, item[0]) for name, item in keep.items())
+    fingerprints = dict((name, item[1]) for name, item in keep.items())
+    plan = Plan(module, params, pems, fingerprints, 0, gid)
+    builder = plan.build(previous)
+    try:
+        validate(module, params, builder, live_config(params))
+        return builder.publish()
+    except BaseException:
+        builder.discard()
+        raise
+
+
+def live_config(params):
+    """The configuration in place, as text, or None when there is none."""
+    if params['config_file'] and os.path.isfile(params['config_file']):
+        return read_bytes(params['config_file']).decode('utf-8', 'replace')
+    return None
+
+
+def resolve_group(module, group):
+    import grp
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        module.fail_json(msg='group %s does not exist on this host' % group)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_directory=dict(type='path', required=True),
+            group=dict(type='str', required=True),
+            server_certificate=dict(type='str', required=True),
+            server_privatekey=dict(type='str', required=True, no_log=True),
+            certificates=dict(type='list', elements='dict', default=[], no_log=False, options=dict(
+                name=dict(type='str', required=True),
+                certificate=dict(type='str'),
+                state=dict(type='str', default='present', choices=['present', 'absent']),
+            )),
+            allowlist=dict(type='str', default='macro', choices=['macro', 'file', 'dbm']),
+            rehash=dict(type='str', default='auto', choices=['auto', 'openssl', 'c_rehash', 'none']),
+            acl=dict(type='str'),
+            config_file=dict(type='path'),
+            config=dict(type='str'),
+            exim=dict(type='path', default='exim'),
+            validate=dict(type='bool', default=True),
+            lock_timeout=dict(type='int', default=300),
+            legacy_paths=dict(type='list', elements='path', default=[]),
+            holder=dict(type='str', default='certrelay.exim.relay_state'),
+        ),
+        required_by=dict(config=['config_file']),
+        supports_check_mode=True,
+    )
+    params = module.params
+    state = params['state_directory'] = os.path.abspath(params['state_directory'])
+    st = os.lstat(state) if os.path.lexists(state) else None
+    # In check mode the directory may be one an earlier task would have created.
+    if (st is None and not module.check_mode) or (st is not None and not stat.S_ISDIR(st.st_mode)):
+        module.fail_json(msg='%s must be an existing directory (not a symlink)' % state)
+    try:
+        pem_certificate_ders(params['server_certificate'], 'server_certificate')
+        pem_private_key_label(params['server_privatekey'], 'server_privatekey')
+    except CertificateError as exc:
+        module.fail_json(msg=to_native(exc))
+    gid = resolve_group(module, params['group'])
+    pems, fingerprints = wanted_certificates(module, params['certificates'])
+    if module.check_mode:
+        module.exit_json(**transition(module, params, pems, fingerprints, gid, check=True))
+    try:
+        with gen.Lock(state, params['lock_timeout'], params['holder']):
+            result = transition(module, params, pems, fingerprints, gid, check=False)
+    except gen.StateError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+def transition(module, params, pems, fingerprints, gid, check):
+    state = params['state_directory']
+    previous = gen.current_generation(state)
+    old = current_certificates(previous)
+    added = sorted(name for name in pems if name not in old)
+    removed = sorted(name for name in old if name not in pems)
+    updated = sorted(name for name in pems if name in old and old[name][0] != pems[name])
+    plan = Plan(module, params, pems, fingerprints, 0, gid)
+    differ, unexpected = plan.differences(previous)
+    config_changed = params['config'] is not None and read_bytes(params['config_file']) != to_bytes(params['config'])
+    leftovers = gen.leftovers(state) if os.path.isdir(state) else []
+    referenced = params['config'] if params['config'] is not None else (live_config(params) or '')
+    legacy = [path for path in params['legacy_paths'] if os.path.lexists(path) and path not in referenced]
+    result = dict(changed=bool(differ or unexpected or config_changed or legacy), generation=previous or '',
+                  removed_legacy=legacy,
+                  added=added, updated=updated, removed=removed, fingerprints=fingerprints,
+                  config_changed=config_changed, removed_leftovers=leftovers, unmanaged=unexpected)
+    if result['changed'] or leftovers:
+        result['diff'] = dict(
+            before_header='%s (trusted certificates)' % state, after_header='%s (trusted certificates)' % state,
+            before=''.join('%s.pem %s\n' % (n, old[n][1]) for n in sorted(updated + removed)),
+            after=''.join('%s.pem %s\n' % (n, fingerprints[n]) for n in sorted(added + updated))
+            + (''.join('(replaced) %s\n' % rel for rel in differ if not plan.files.get(rel, gen.Wanted(b'', 0, 0, 0)).secret
+                       and not rel.startswith(TRUST + '/')) if differ else '')
+            + ''.join('(removed, not managed) %s\n' % rel for rel in unexpected),
+        )
+    if unexpected:
+        module.warn('%s held entries certrelay.exim did not put there, which Exim could trust: %s; '
+                    'a clean generation replaces it' % (previous, ', '.join(unexpected[:10])))
+    if check:
+        return result
+    for entry in leftovers:
+        gen.remove_entry(os.path.join(state, entry))
+    if differ or unexpected:
+        try:
+            builder = plan.build(previous)
+            try:
+                validate(module, params, builder, params['config'] if params['config'] is not None
+                         else live_config(params))
+                result['generation'] = builder.publish()
+            except BaseException:
+                builder.discard()
+                raise
+        except (gen.StateError, OSError) as exc:
+            problem = exc if isinstance(exc, gen.StateError) else gen.worded(exc, state)
+            if removed and previous:
+                try:
+                    revoke_only(module, params, previous, set(removed), gid)
+                except (gen.StateError, OSError) as again:
+                    raise gen.StateError('%s; the certificates this run removes (%s) could not be taken out '
+                                         'either (%s): the previous state is unchanged'
+                                         % (problem, ', '.join(removed), again))
+                gen.remove_entry(previous)
+                raise gen.StateError('%s; the certificates this run removes (%s) are no longer trusted, '
+                                     'nothing else changed' % (problem, ', '.join(removed)))
+            raise problem
+        if previous:
+            gen.remove_entry(previous)
+    if config_changed:
+        try:
+            write_atomic(module, params['config_file'], to_bytes(params['config']), file_args('root', 'root', '0644'))
+        except OSError as exc:
+            raise gen.worded(exc, params['config_file'])
+    for path in legacy:
+        gen.remove_entry(path)
+    return result
+
+
+if __name__ == '__main__':
+    main()
