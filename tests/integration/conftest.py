@@ -121,10 +121,10 @@ def relay_server():
     """Factory: relay_server(clients=[...], allowlist='macro'|'file', start=True, **role_vars)."""
     servers = []
 
-    def make(clients, allowlist='macro', start=True, server=None, **extra_vars):
+    def make(clients, allowlist='macro', start=True, server=None, root=None, **extra_vars):
         # Exim re-execs as Debian-exim for -C configs not in TRUSTED_CONFIG_LIST: the tree
         # must be traversable by it (tempfile/pytest dirs are 0700).
-        root = Path(tempfile.mkdtemp(prefix='certrelay-server-'))
+        root = root or Path(tempfile.mkdtemp(prefix='certrelay-server-'))
         root.chmod(0o755)
         relay = RelayServer(root=root, port=exim.free_port(), server=server or pki.server_cert(),
                             allowlist=allowlist, extra_vars=extra_vars)

@@ -66,8 +66,6 @@ class Fleet:
         relay = {
             **loopback_relay_vars(self.relay, self.port, self.relay_cred),
             'certrelay_relay_address': '127.0.0.1',
-            # the test runs `exim -bdf` itself: the playbook reloads it through its PID file
-            'certrelay_relay_pid_file': str(self.relay / 'spool' / 'exim-daemon.pid'),
             **self.relay_vars,
         }
         laptops = {name: {
@@ -214,7 +212,7 @@ def test_site_enrols_every_laptop_in_the_same_run(fleet):
         cert, key = fleet.laptop_cred(laptop)
         # the certificate the laptop generated is the one in the fleet directory and on the relay
         assert (fleet.fleet_dir / f'{laptop}.pem').read_text().strip() == cert.read_text().strip()
-        assert (fleet.relay / 'etc' / 'trust' / f'{laptop}.pem').exists()
+        assert (fleet.relay / 'etc' / 'state' / 'current' / 'trust' / f'{laptop}.pem').exists()
         assert fleet.fingerprint(cert) in fleet.first_run.stdout
         assert oct(key.stat().st_mode & 0o777) == '0o640'
     # the key never left the laptop: only certificates in the fleet directory
@@ -281,7 +279,7 @@ def test_revoke_removes_the_laptop_from_the_relay_at_once(fleet):
     assert_ok(result)
     assert not (fleet.fleet_dir / 'laptop-b.pem').exists()
     assert (fleet.fleet_dir / 'revoked' / 'laptop-b.pem').exists()
-    assert not (fleet.relay / 'etc' / 'trust' / 'laptop-b.pem').exists()
+    assert not (fleet.relay / 'etc' / 'state' / 'current' / 'trust' / 'laptop-b.pem').exists()
     assert fp_b not in fleet.relay_config.read_text()
     # certrelay_revoke_remove_client: the laptop's key and configuration are gone, laptop-a's are not
     assert not (fleet.laptop('laptop-b') / 'tls').exists()

@@ -46,10 +46,7 @@ def ansible_env(**extra: str) -> dict:
     return env
 
 
-def run_playbook(playbook: str | Path, extra_vars: dict | None = None, *args: str,
-                 check: bool = False, diff: bool = False, inventory: str | Path | None = None,
-                 timeout: int = 600, env: dict | None = None) -> PlaybookResult:
-    """ansible-playbook on localhost (connection local, the test's own Python)."""
+def _playbook_command(playbook, extra_vars, args, check, diff, inventory, vars_file):
     bindir = Path(sys.executable).parent
     playbook_bin = bindir / 'ansible-playbook'
     cmd = [str(playbook_bin) if playbook_bin.exists() else 'ansible-playbook', str(playbook)]
@@ -58,21 +55,36 @@ def run_playbook(playbook: str | Path, extra_vars: dict | None = None, *args: st
                 '-e', f'ansible_python_interpreter={sys.executable}']
     else:
         cmd += ['-i', str(inventory)]
-    with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
+    with open(vars_file, 'w') as handle:
         json.dump(extra_vars or {}, handle)
-        vars_file = handle.name
+    cmd += ['-e', f'@{vars_file}']
+    if check:
+        cmd.append('--check')
+    if diff:
+        cmd.append('--diff')
+    return cmd + list(args)
+
+
+def run_playbook(playbook: str | Path, extra_vars: dict | None = None, *args: str,
+                 check: bool = False, diff: bool = False, inventory: str | Path | None = None,
+                 timeout: int = 600, env: dict | None = None) -> PlaybookResult:
+    """ansible-playbook on localhost (connection local, the test's own Python)."""
+    fd, vars_file = tempfile.mkstemp(suffix='.json')
+    os.close(fd)
     try:
-        cmd += ['-e', f'@{vars_file}']
-        if check:
-            cmd.append('--check')
-        if diff:
-            cmd.append('--diff')
-        cmd += list(args)
+        cmd = _playbook_command(playbook, extra_vars, args, check, diff, inventory, vars_file)
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout,
                               env=ansible_env(**(env or {})), cwd=REPO)
     finally:
         os.unlink(vars_file)
     return PlaybookResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_playbook(playbook: str | Path, extra_vars: dict | None, vars_file: Path) -> subprocess.Popen:
+    """ansible-playbook on localhost in the background (for tests that kill it); output discarded."""
+    cmd = _playbook_command(playbook, extra_vars, (), False, False, None, vars_file)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ansible_env(), cwd=REPO)
 
 
 def role_playbook(directory: Path, role: str, extra_tasks: str = '', gather_facts: bool = True) -> Path:
