@@ -180,13 +180,7 @@ class Builder(object):
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise worded(exc, dest)
-
-    def symlink(self, relpath, target):
-        try:
-            os.symlink(target, self._target(relpath))
-        except OSError as exc:
-            raise worded(exc, self._target(relpath))
+            raise worded(exc, dest) from None
 
     def publish(self):
         """Directories get their final mode, the build its g-* name, then `current` is switched."""

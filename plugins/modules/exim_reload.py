@@ -80,13 +80,13 @@ def service_daemon(module, name):
     """(running, start time or None) of a service."""
     systemctl = module.get_bin_path('systemctl')
     if systemctl and os.path.isdir('/run/systemd/system'):
-        rc, _, _ = module.run_command([systemctl, 'is-active', '--quiet', name])
+        rc = module.run_command([systemctl, 'is-active', '--quiet', name])[0]
         if rc != 0:
             return False, None
-        rc, out, _ = module.run_command([systemctl, 'show', '--property', 'MainPID', '--value', name])
+        rc, out = module.run_command([systemctl, 'show', '--property', 'MainPID', '--value', name])[:2]
         pid = int(out.strip()) if rc == 0 and out.strip().isdigit() else 0
         return True, eximlib.process_start(pid) if pid else None
-    rc, _, _ = module.run_command([module.get_bin_path('service', required=True), name, 'status'])
+    rc = module.run_command([module.get_bin_path('service', required=True), name, 'status'])[0]
     return rc == 0, None
 
 

@@ -17,7 +17,7 @@ description:
     C(current) symlink; Exim reads C(<state_directory>/current/...). A generation holds the server
     certificate and key (C(server.crt), C(server.key)), the trust directory C(trust/) with one
     C(<name>.pem) per client certificate and their hash links, the allowlist (C(allowlist), an Exim
-    C(lsearch) file of C(FINGERPRINT: name) lines; C(allowlist.db), its C(exim_dbmbuild) index, in
+    C(lsearch) file, one fingerprint and client name per line; C(allowlist.db), its C(exim_dbmbuild) index, in
     C(dbm) mode), the allowlist macros C(allowlist.conf) for an C(.include) and, when given, the RCPT
     ACL file C(acl_check_rcpt).
   - A change builds a new generation beside the current one (unchanged files are hard links, so it
@@ -27,7 +27,7 @@ description:
     a directory Exim reads. Leftovers of interrupted runs, and anything in the current generation the
     module did not put there, are removed (and reported).
   - When the new generation cannot be written (disk full, a failed validation), a generation without
-    the certificates this run removes is published instead, then the module fails: a revoked client
+    the certificates this run removes is published instead, then the module fails; a revoked client
     never stays trusted because something else went wrong.
   - Holds an exclusive lock (C(<state_directory>/.lock)) for the whole transition; a second run waits
     at most O(lock_timeout) seconds and then fails, naming the holder.
@@ -204,7 +204,7 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     pem_private_key_label,
 )
 from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME, shared_certificates
-from ansible_collections.certrelay.exim.plugins.module_utils.files import read_bytes, write_atomic, file_args
+from ansible_collections.certrelay.exim.plugins.module_utils.files import file_args, read_bytes, write_atomic
 
 # openssl rehash: <8 hex>.<n> (certs) and .r<n> (CRLs); Debian's c_rehash adds a 32-hex md5 form.
 HASH_LINK = re.compile(r'^([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+$')
@@ -399,6 +399,34 @@ def revoke_only(module, params, previous, removed, gid):
         raise
 
 
+def publish(module, params, plan, previous, removed, gid):
+    """Build, validate and switch to the plan's generation; on failure still publish the removals."""
+    try:
+        builder = plan.build(previous)
+        try:
+            validate(module, params, builder, params['config'] if params['config'] is not None
+                     else live_config(params))
+            published = builder.publish()
+        except BaseException:
+            builder.discard()
+            raise
+    except (gen.StateError, OSError) as exc:
+        problem = exc if isinstance(exc, gen.StateError) else gen.worded(exc, params['state_directory'])
+        if not (removed and previous):
+            raise problem from None
+        try:
+            revoke_only(module, params, previous, set(removed), gid)
+        except (gen.StateError, OSError) as again:
+            raise gen.StateError('%s; the certificates this run removes (%s) could not be taken out either '
+                                 '(%s): the previous state is unchanged' % (problem, ', '.join(removed), again)) from None
+        gen.remove_entry(previous)
+        raise gen.StateError('%s; the certificates this run removes (%s) are no longer trusted, nothing else '
+                             'changed' % (problem, ', '.join(removed))) from None
+    if previous:
+        gen.remove_entry(previous)
+    return published
+
+
 def live_config(params):
     """The configuration in place, as text, or None when there is none."""
     if params['config_file'] and os.path.isfile(params['config_file']):
@@ -497,35 +525,12 @@ def transition(module, params, pems, fingerprints, gid, check):
     for entry in leftovers:
         gen.remove_entry(os.path.join(state, entry))
     if differ or unexpected:
-        try:
-            builder = plan.build(previous)
-            try:
-                validate(module, params, builder, params['config'] if params['config'] is not None
-                         else live_config(params))
-                result['generation'] = builder.publish()
-            except BaseException:
-                builder.discard()
-                raise
-        except (gen.StateError, OSError) as exc:
-            problem = exc if isinstance(exc, gen.StateError) else gen.worded(exc, state)
-            if removed and previous:
-                try:
-                    revoke_only(module, params, previous, set(removed), gid)
-                except (gen.StateError, OSError) as again:
-                    raise gen.StateError('%s; the certificates this run removes (%s) could not be taken out '
-                                         'either (%s): the previous state is unchanged'
-                                         % (problem, ', '.join(removed), again))
-                gen.remove_entry(previous)
-                raise gen.StateError('%s; the certificates this run removes (%s) are no longer trusted, '
-                                     'nothing else changed' % (problem, ', '.join(removed)))
-            raise problem
-        if previous:
-            gen.remove_entry(previous)
+        result['generation'] = publish(module, params, plan, previous, removed, gid)
     if config_changed:
         try:
             write_atomic(module, params['config_file'], to_bytes(params['config']), file_args('root', 'root', '0644'))
         except OSError as exc:
-            raise gen.worded(exc, params['config_file'])
+            raise gen.worded(exc, params['config_file']) from None
     for path in legacy:
         gen.remove_entry(path)
     return result

@@ -69,7 +69,7 @@ extends_documentation_fragment:
 notes:
   - The text is written as given, stripped of surrounding white space and ended by one newline.
 seealso:
-  - module: certrelay.exim.trust_directory
+  - module: certrelay.exim.relay_state
 """
 
 EXAMPLES = r"""

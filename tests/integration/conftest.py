@@ -39,6 +39,8 @@ class RelayServer:
     extra_vars: dict = field(default_factory=dict)
     clients: list = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    # False saves the setup round trip (~1 s) per run: the role gathers the few facts it needs
+    gather_facts: bool = True
     _daemon: object = None
 
     @property
@@ -84,7 +86,7 @@ class RelayServer:
 
     def apply(self, clients=None, check=False, diff=False, **overrides):
         """Run the role; the variables used become the fixture's state when it succeeds."""
-        playbook = role_playbook(self.root, 'server')
+        playbook = role_playbook(self.root, 'server', gather_facts=self.gather_facts)
         result = run_playbook(playbook, self.variables(clients, **overrides), check=check, diff=diff)
         if result.returncode == 0 and not check and clients is not None:
             self.clients = clients

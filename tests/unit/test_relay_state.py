@@ -1,0 +1,229 @@
+"""certrelay.exim.relay_state run in-process on real files, with the real openssl rehash and
+exim_dbmbuild; Exim validation is off here (the integration tests run it against a real Exim)."""
+
+import errno
+import os
+import shutil
+import subprocess
+
+import pytest
+from ansible.module_utils import basic
+
+from ansible_collections.certrelay.exim.plugins.module_utils import generations
+from ansible_collections.certrelay.exim.plugins.modules import relay_state
+from tests.lib.module import run_module
+from tests.lib.pki import client_cert, server_cert
+
+EXIM = shutil.which('exim4') or shutil.which('exim')
+needs_dbmbuild = pytest.mark.skipif(not shutil.which('exim_dbmbuild', path='/usr/sbin:/usr/bin'),
+                                    reason='exim_dbmbuild not installed')
+
+
+@pytest.fixture(scope='module')
+def creds():
+    return [client_cert('alice'), client_cert('bob', kind='ec'), client_cert('carol', kind='ed25519')]
+
+
+@pytest.fixture(scope='module')
+def relay():
+    return server_cert()
+
+
+def entry(cred, state='present'):
+    return {'name': cred.name, 'certificate': cred.cert_pem, 'state': state}
+
+
+def args(state, relay, certs, **extra):
+    return dict({'state_directory': str(state), 'group': 'daemon', 'validate': False,
+                 'server_certificate': relay.cert_pem, 'server_privatekey': relay.key_pem,
+                 'certificates': [c if isinstance(c, dict) else entry(c) for c in certs]}, **extra)
+
+
+def run(arguments, check=False):
+    return run_module(relay_state.main, arguments, check)
+
+
+@pytest.fixture
+def state(tmp_path):
+    path = tmp_path / 'state'
+    path.mkdir()
+    return path
+
+
+def current(state):
+    return state / 'current'
+
+
+def test_first_run_publishes_one_complete_generation(state, relay, creds):
+    result = run(args(state, relay, creds, allowlist='file'))
+    assert result['changed'] and result['added'] == ['alice', 'bob', 'carol']
+    assert os.readlink(current(state)).startswith('g-')
+    trust = current(state) / 'trust'
+    assert sorted(p.name for p in trust.glob('*.pem')) == ['alice.pem', 'bob.pem', 'carol.pem']
+    assert len([p for p in trust.iterdir() if p.is_symlink()]) == 3
+    assert (current(state) / 'server.key').stat().st_mode & 0o777 == 0o640
+    assert (current(state) / 'server.key').group() == 'daemon'
+    allowlist = (current(state) / 'allowlist').read_text()
+    assert f'{creds[1].fingerprint}: bob' in allowlist
+    macros = (current(state) / 'allowlist.conf').read_text()
+    assert 'lsearch{RELAY_FROM_CERTS_FILE}' in macros and str(state / 'current' / 'allowlist') in macros
+    assert relay.key_pem.splitlines()[1] not in str(result)
+
+
+def test_second_run_changes_nothing(state, relay, creds):
+    run(args(state, relay, creds))
+    generation = os.readlink(current(state))
+    again = run(args(state, relay, creds))
+    assert not again['changed'] and os.readlink(current(state)) == generation
+
+
+def test_a_change_makes_a_new_generation_and_removes_the_old(state, relay, creds):
+    run(args(state, relay, creds))
+    old = os.readlink(current(state))
+    result = run(args(state, relay, [creds[0], entry(creds[1], 'absent')]))
+    assert result['changed'] and result['removed'] == ['bob', 'carol']
+    assert os.readlink(current(state)) != old and not (state / old).exists()
+    assert sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
+    assert 'bob.pem ' + creds[1].fingerprint in result['diff']['before']
+
+
+def test_macro_mode_lists_fingerprints_and_acl_gets_the_condition(state, relay, creds):
+    acl = 'accept verify = certificate\n       condition = CERTRELAY_ALLOWED\n'
+    run(args(state, relay, creds[:2], allowlist='macro', acl=acl))
+    macros = (current(state) / 'allowlist.conf').read_text()
+    assert creds[0].fingerprint in macros and 'CERTRELAY_ALLOWED = ${if inlist' in macros
+    written = (current(state) / 'acl_check_rcpt').read_text()
+    assert 'CERTRELAY_ALLOWED' not in written
+    assert '${if inlist{${sha256:$tls_in_peercert}}{%s : %s}}' % (creds[0].fingerprint, creds[1].fingerprint) in written
+
+
+def test_check_mode_reports_and_writes_nothing(state, relay, creds):
+    result = run(args(state, relay, creds), check=True)
+    assert result['changed'] and result['added'] == ['alice', 'bob', 'carol']
+    assert list(state.iterdir()) == []
+
+
+def test_leftovers_and_planted_entries_are_removed(state, relay, creds):
+    run(args(state, relay, creds[:1]))
+    trust = current(state) / 'trust'
+    (trust / '.certrelay-deadbeef').write_text(creds[2].cert_pem)
+    (trust / 'bob.pem').symlink_to('/nonexistent')
+    (state / '.build-12345678').mkdir()
+    (state / '.current-abcd').symlink_to('g-x')
+    result = run(args(state, relay, creds[:1]))
+    assert result['changed']
+    assert sorted(result['unmanaged']) == ['trust/.certrelay-deadbeef', 'trust/bob.pem']
+    assert sorted(result['removed_leftovers']) == ['.build-12345678', '.current-abcd']
+    assert sorted(p.name for p in (current(state) / 'trust').iterdir() if not p.is_symlink()) == ['alice.pem']
+    assert sorted(p.name for p in state.iterdir()) == sorted(['.lock', 'current', os.readlink(current(state))])
+
+
+def test_a_missing_hash_link_is_rebuilt(state, relay, creds):
+    run(args(state, relay, creds))
+    link = next(p for p in (current(state) / 'trust').iterdir() if p.is_symlink())
+    link.unlink()
+    result = run(args(state, relay, creds))
+    assert result['changed']
+    assert len([p for p in (current(state) / 'trust').iterdir() if p.is_symlink()]) == 3
+
+
+def test_unchanged_files_are_hard_links_of_the_previous_generation(state, relay, creds):
+    run(args(state, relay, creds))
+    before = (current(state) / 'trust' / 'alice.pem').stat().st_ino
+    run(args(state, relay, creds[:2]))
+    assert (current(state) / 'trust' / 'alice.pem').stat().st_ino == before
+
+
+def test_a_failed_build_still_publishes_the_revocations(state, relay, creds, monkeypatch):
+    run(args(state, relay, creds[:2]))
+    newcomer = client_cert('dave', kind='ec')
+    original = generations.Builder.write
+
+    def full_disk(self, relpath, wanted):
+        if relpath == 'trust/dave.pem':
+            raise generations.worded(OSError(errno.ENOSPC, 'No space left on device'), self._target(relpath))
+        return original(self, relpath, wanted)
+
+    monkeypatch.setattr(generations.Builder, 'write', full_disk)
+    result = run(args(state, relay, [creds[0], entry(creds[1], 'absent'), newcomer]))
+    assert result['failed']
+    assert 'no space left writing' in result['msg'] and 'dave.pem' in result['msg']
+    assert 'bob' in result['msg'] and 'no longer trusted' in result['msg']
+    assert sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
+    assert 'bob' not in (current(state) / 'allowlist').read_text()
+    assert not [p for p in state.iterdir() if p.name.startswith('.build-')]
+
+
+def test_the_lock_is_exclusive_and_names_the_holder(state, relay, creds):
+    with generations.Lock(str(state), 1, 'the first run'):
+        result = run(args(state, relay, creds, lock_timeout=1))
+    assert result['failed'] and 'the first run' in result['msg'] and 'nothing was changed' in result['msg']
+    assert not current(state).exists()
+
+
+@pytest.mark.parametrize('bad, message', [
+    ({'name': '.hidden', 'certificate': 'x'}, 'invalid name'),
+    ({'name': 'a/b', 'certificate': 'x'}, 'invalid name'),
+    ({'name': 'nocert'}, 'certificate is required'),
+])
+def test_bad_entries_change_nothing(state, relay, bad, message):
+    result = run(args(state, relay, [dict(bad, state='present')]))
+    assert result['failed'] and message in result['msg']
+    assert list(state.iterdir()) == []
+
+
+def test_a_private_key_as_client_certificate_is_refused_without_quoting_it(state, relay):
+    result = run(args(state, relay, [{'name': 'x', 'certificate': relay.key_pem}]))
+    assert result['failed'] and 'private key' in result['msg']
+    assert relay.key_pem.splitlines()[1] not in result['msg']
+
+
+def test_one_certificate_under_two_names_is_refused(state, relay, creds):
+    result = run(args(state, relay, [entry(creds[0]), {'name': 'alias', 'certificate': creds[0].cert_pem}]))
+    assert result['failed'] and 'alias = alice' in result['msg']
+
+
+def dbm_lookup(dbm, key):
+    proc = subprocess.run([EXIM, '-C', '/dev/null', '-be', '${lookup{%s}dbm{%s}{$value}}' % (key, dbm)],
+                          check=True, capture_output=True, text=True, timeout=60)
+    return proc.stdout.strip()
+
+
+@needs_dbmbuild
+def test_dbm_index_is_what_exim_looks_up_and_follows_revocation(state, relay, creds):
+    run(args(state, relay, creds, allowlist='dbm'))
+    dbm = current(state) / 'allowlist.db'
+    assert dbm_lookup(dbm, creds[1].fingerprint) == 'bob'
+    assert dbm_lookup(dbm, creds[1].fingerprint.lower()) == ''  # case-exact: -nolc
+    assert not run(args(state, relay, creds, allowlist='dbm'))['changed']
+    run(args(state, relay, creds[:1], allowlist='dbm'))
+    assert dbm_lookup(current(state) / 'allowlist.db', creds[1].fingerprint) == ''
+
+
+@needs_dbmbuild
+def test_a_failed_dbm_build_switches_nothing(state, relay, creds, monkeypatch):
+    run(args(state, relay, creds, allowlist='dbm'))
+    before = os.readlink(current(state))
+    original = basic.AnsibleModule.run_command
+
+    def failing(self, cmd, *a, **kw):
+        if 'exim_dbmbuild' in cmd[0]:
+            return 1, '', 'simulated failure'
+        return original(self, cmd, *a, **kw)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', failing)
+    failed = run(args(state, relay, creds + [client_cert('erin', kind='ec')], allowlist='dbm'))
+    assert failed['failed'] and 'simulated failure' in failed['msg']
+    assert os.readlink(current(state)) == before
+
+
+def test_config_is_installed_after_the_switch_and_legacy_paths_go(tmp_path, state, relay, creds):
+    config = tmp_path / 'exim.conf'
+    legacy = tmp_path / 'trust'
+    legacy.mkdir()
+    (legacy / 'old.pem').write_text(creds[0].cert_pem)
+    text = '.include %s/current/allowlist.conf\n' % state
+    result = run(args(state, relay, creds, config_file=str(config), config=text, legacy_paths=[str(legacy)]))
+    assert result['config_changed'] and config.read_text() == text
+    assert result['removed_legacy'] == [str(legacy)] and not legacy.exists()
+    assert not run(args(state, relay, creds, config_file=str(config), config=text, legacy_paths=[str(legacy)]))['changed']
