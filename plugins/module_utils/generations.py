@@ -40,12 +40,12 @@ class StateError(Exception):
 
 
 class Wanted(object):
-    """One regular file of a generation: bytes, mode, uid, gid. secret: never shown in a diff."""
+    """One regular file of a generation: bytes, mode, uid, gid."""
 
-    __slots__ = ('content', 'mode', 'uid', 'gid', 'secret')
+    __slots__ = ('content', 'mode', 'uid', 'gid')
 
-    def __init__(self, content, mode, uid, gid, secret=False):
-        self.content, self.mode, self.uid, self.gid, self.secret = content, mode, uid, gid, secret
+    def __init__(self, content, mode, uid, gid):
+        self.content, self.mode, self.uid, self.gid = content, mode, uid, gid
 
 
 def generation_name(now=None):

@@ -271,7 +271,7 @@ class Plan(object):
         public = dict(mode=0o644, uid=0, gid=gid)
         self.files = {
             'server.crt': gen.Wanted(to_bytes(params['server_certificate'].strip() + '\n'), **public),
-            'server.key': gen.Wanted(to_bytes(params['server_privatekey'].strip() + '\n'), 0o640, 0, gid, secret=True),
+            'server.key': gen.Wanted(to_bytes(params['server_privatekey'].strip() + '\n'), 0o640, 0, gid),
             'allowlist': gen.Wanted(eximlib.lsearch_allowlist(fingerprints), **public),
             'allowlist.conf': gen.Wanted(eximlib.allowlist_macros(mode, fingerprints, lsearch, dbm), **public),
         }
@@ -509,14 +509,18 @@ def transition(module, params, pems, fingerprints, gid, check):
                   added=added, updated=updated, removed=removed, fingerprints=fingerprints,
                   config_changed=config_changed, removed_leftovers=leftovers, unmanaged=unexpected)
     if result['changed'] or leftovers:
-        result['diff'] = dict(
+        result['diff'] = [dict(
             before_header='%s (trusted certificates)' % state, after_header='%s (trusted certificates)' % state,
             before=''.join('%s.pem %s\n' % (n, old[n][1]) for n in sorted(updated + removed)),
+            # other files by name only: server.key is one of them
             after=''.join('%s.pem %s\n' % (n, fingerprints[n]) for n in sorted(added + updated))
-            + (''.join('(replaced) %s\n' % rel for rel in differ if not plan.files.get(rel, gen.Wanted(b'', 0, 0, 0)).secret
-                       and not rel.startswith(TRUST + '/')) if differ else '')
+            + ''.join('(replaced) %s\n' % rel for rel in differ if not rel.startswith(TRUST + '/'))
             + ''.join('(removed, not managed) %s\n' % rel for rel in unexpected),
-        )
+        )]
+        if config_changed:
+            result['diff'].append(dict(before_header=params['config_file'], after_header=params['config_file'],
+                                       before=(read_bytes(params['config_file']) or b'').decode('utf-8', 'replace'),
+                                       after=params['config']))
     if unexpected:
         module.warn('%s held entries certrelay.exim did not put there, which Exim could trust: %s; '
                     'a clean generation replaces it' % (previous, ', '.join(unexpected[:10])))

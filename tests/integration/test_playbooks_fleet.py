@@ -50,6 +50,10 @@ class Fleet:
     def relay(self) -> Path:
         return self.root / 'relay'
 
+    def relay_allowlist(self) -> str:
+        """The fingerprints the relay allows now (its current relay state generation)."""
+        return (self.relay / 'etc' / 'state' / 'current' / 'allowlist').read_text()
+
     @property
     def relay_config(self) -> Path:
         return self.relay / 'exim.conf'
@@ -280,7 +284,7 @@ def test_revoke_removes_the_laptop_from_the_relay_at_once(fleet):
     assert not (fleet.fleet_dir / 'laptop-b.pem').exists()
     assert (fleet.fleet_dir / 'revoked' / 'laptop-b.pem').exists()
     assert not (fleet.relay / 'etc' / 'state' / 'current' / 'trust' / 'laptop-b.pem').exists()
-    assert fp_b not in fleet.relay_config.read_text()
+    assert fp_b not in fleet.relay_allowlist()
     # certrelay_revoke_remove_client: the laptop's key and configuration are gone, laptop-a's are not
     assert not (fleet.laptop('laptop-b') / 'tls').exists()
     assert not (fleet.laptop('laptop-b') / 'exim.conf').exists()
@@ -334,7 +338,7 @@ def test_rotating_laptop_certificates_never_stops_mail(fleet):
         assert new != old[laptop]
         assert not list((fleet.laptop(laptop) / 'tls').glob('*.next'))
         assert fleet.fingerprint(fleet.fleet_dir / f'{laptop}.pem') == new
-        trusted = fleet.relay_config.read_text()
+        trusted = fleet.relay_allowlist()
         assert new in trusted and old[laptop] not in trusted
     assert sorted(p.name for p in fleet.fleet_dir.glob('*.pem')) == ['laptop-a.pem', 'laptop-b.pem']
 
@@ -359,7 +363,7 @@ def test_rotating_the_relay_certificate_never_stops_mail(fleet):
         result = fleet.play('rotate', certrelay_rotate='relays')
     assert_ok(result)
     loop.check()
-    assert (fleet.relay / 'etc' / 'tls' / 'server.crt').read_text().strip() == new.cert_pem.strip()
+    assert (fleet.relay / 'etc' / 'state' / 'current' / 'server.crt').read_text().strip() == new.cert_pem.strip()
     for laptop in LAPTOPS:
         pinned = (fleet.laptop(laptop) / 'tls' / 'smarthost.pem').read_text()
         assert pinned.strip() == new.cert_pem.strip()

@@ -114,6 +114,7 @@ def test_a_burst_over_one_connection_is_delivered_at_once(relay_server, fleet, t
             message['Subject'] = f'burst-{number:02d}'
             message.set_content('offline mail')
             session.send_message(message)
+
     def subjects():
         text = relay.mailbox.read_text() if relay.mailbox.exists() else ''
         return re.findall(r'^Subject: (burst-\d\d)$', text, re.M)

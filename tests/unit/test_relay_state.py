@@ -84,7 +84,7 @@ def test_a_change_makes_a_new_generation_and_removes_the_old(state, relay, creds
     assert result['changed'] and result['removed'] == ['bob', 'carol']
     assert os.readlink(current(state)) != old and not (state / old).exists()
     assert sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
-    assert 'bob.pem ' + creds[1].fingerprint in result['diff']['before']
+    assert 'bob.pem ' + creds[1].fingerprint in result['diff'][0]['before']
 
 
 def test_macro_mode_lists_fingerprints_and_acl_gets_the_condition(state, relay, creds):
