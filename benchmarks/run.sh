@@ -11,6 +11,7 @@ mkdir -p benchmarks/results
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (nproc $(nproc))"
 python benchmarks/converge.py
+python benchmarks/converge_lookup.py
 # fingerprint_filter.py exits 2 when its ratio misses the goal: report.py says so.
 python benchmarks/fingerprint_filter.py "$([ "${BENCH_QUICK:-0}" != 0 ] && echo 200 || echo 1000)" \
   | tee benchmarks/results/fingerprint.txt || [ "$?" -eq 2 ]

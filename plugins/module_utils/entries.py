@@ -12,7 +12,7 @@ import re
 
 from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
     CertificateError,
-    certificate_info,
+    certificate_summary,
     load_certificate,
 )
 
@@ -67,7 +67,7 @@ def check_entries(entries, now=None):
             problems['no_certificate'].append(label)
             continue
         try:
-            info = certificate_info(load_certificate(item['certificate'], 'the certificate'), now=now)
+            info = certificate_summary(load_certificate(item['certificate'], 'the certificate'), now=now)
         except CertificateError as exc:
             problems['unusable'].append(dict(name=label, reason=str(exc)))
             continue

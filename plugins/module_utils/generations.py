@@ -148,9 +148,10 @@ def worded(exc, path):
 class Builder(object):
     """A new generation under construction: files, hash links and sub-directories, then publish()."""
 
-    def __init__(self, state, dir_mode, uid, gid, previous=None):
+    def __init__(self, state, dir_mode, uid, gid, previous=None, reuse=()):
         self.state, self.dir_mode, self.uid, self.gid = state, dir_mode, uid, gid
-        self.previous = previous
+        # relpaths known to be the same in the previous generation: hard-linked, not written
+        self.previous, self.reuse = previous, frozenset(reuse) if previous else frozenset()
         # mkdir with 0700 first: nobody can open a file in it before it is complete.
         self.path = os.path.join(state, BUILD_PREFIX + os.urandom(4).hex())
         os.mkdir(self.path, 0o700)
@@ -167,7 +168,7 @@ class Builder(object):
         """The file, hard-linked from the previous generation when it is the same there."""
         dest = self._target(relpath)
         try:
-            if self.previous and same_file(os.path.join(self.previous, relpath), wanted):
+            if relpath in self.reuse:
                 os.link(os.path.join(self.previous, relpath), dest)
                 return
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -210,8 +211,9 @@ class Builder(object):
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def same_file(path, wanted):
-    """Whether path is a regular file (not a link) with exactly wanted's content and attributes."""
+def same_file(path, wanted, content=None):
+    """Whether path is a regular file (not a link) with exactly wanted's content and attributes;
+    content: what the caller already read from path."""
     try:
         st = os.lstat(path)
     except OSError:
@@ -219,6 +221,8 @@ def same_file(path, wanted):
     if not stat.S_ISREG(st.st_mode) or (st.st_uid, st.st_gid) != (wanted.uid, wanted.gid) \
             or stat.S_IMODE(st.st_mode) != wanted.mode or st.st_size != len(wanted.content):
         return False
+    if content is not None:
+        return content == wanted.content
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -229,9 +233,9 @@ def same_file(path, wanted):
 
 def walk(root):
     """relpath -> lstat result for everything below root (not root itself), links not followed."""
-    found = {}
+    found, skip = {}, len(root.rstrip('/')) + 1
     for directory, dirs, files in os.walk(root):
         for entry in dirs + files:
-            full = os.path.join(directory, entry)
-            found[os.path.relpath(full, root)] = os.lstat(full)
+            full = directory + '/' + entry
+            found[full[skip:]] = os.lstat(full)
     return found

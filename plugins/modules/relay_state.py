@@ -211,6 +211,9 @@ HASH_LINK = re.compile(r'^([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+$')
 TRUST = 'trust'
 DBM = 'allowlist.db'
 SUFFIX = '.pem'
+# Every top-level file a generation can hold (which ones depends on the options).
+OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', DBM)
+ALLOWLIST_LINE = re.compile(r'^([0-9A-F]{64}): (\S+)$')
 
 
 def wanted_certificates(module, certificates):
@@ -242,20 +245,26 @@ def wanted_certificates(module, certificates):
 
 
 def current_certificates(generation):
-    """name -> (PEM bytes, fingerprint) of the certificates in a generation's trust directory."""
+    """name -> (PEM bytes, fingerprint) of the certificates this module put in a generation.
+
+    Its own allowlist is the manifest: a file in trust/ it does not list, or whose fingerprint
+    differs from the listed one, was not written by this module.
+    """
     found = {}
-    trust = os.path.join(generation, TRUST) if generation else None
-    if not trust or not os.path.isdir(trust):
-        return found
-    for entry in os.listdir(trust):
-        path = os.path.join(trust, entry)
-        if entry.endswith(SUFFIX) and stat.S_ISREG(os.lstat(path).st_mode):
-            content = read_bytes(path)
-            try:
-                der = pem_certificate_ders(content.decode('ascii'), path)[0]
-            except (CertificateError, UnicodeDecodeError, AttributeError):
-                continue
-            found[entry[:-len(SUFFIX)]] = (content, fingerprint_der(der))
+    listed = read_bytes(os.path.join(generation, 'allowlist')) if generation else None
+    for line in (listed or b'').decode('ascii', 'replace').splitlines():
+        match = ALLOWLIST_LINE.match(line)
+        if not match:
+            continue
+        fingerprint, name = match.groups()
+        path = os.path.join(generation, TRUST, name + SUFFIX)
+        content = read_bytes(path) if stat.S_ISREG(os.lstat(path).st_mode if os.path.lexists(path) else 0) else None
+        try:
+            der = pem_certificate_ders(content.decode('ascii'), path)[0]
+        except (CertificateError, UnicodeDecodeError, AttributeError):
+            continue
+        if fingerprint_der(der) == fingerprint:
+            found[name] = (content, fingerprint)
     return found
 
 
@@ -284,12 +293,17 @@ class Plan(object):
         self.dbm = mode == 'dbm'
         self.uid, self.gid = uid, gid
 
-    def differences(self, generation):
-        """(relpaths that differ or are missing, unexpected entries) of an existing generation."""
+    def differences(self, generation, previous_certificates):
+        """(relpaths that differ, are missing or are no longer wanted; entries the module did not
+        put there) of an existing generation whose certificates (current_certificates) are previous_certificates."""
         if generation is None:
             return sorted(self.files), []
         found = gen.walk(generation)
-        differ = [rel for rel, wanted in sorted(self.files.items()) if not gen.same_file(os.path.join(generation, rel), wanted)]
+        # the certificates' content was read (and checked) by current_certificates already
+        known = dict(('%s/%s%s' % (TRUST, name, SUFFIX), item[0]) for name, item in previous_certificates.items())
+        differ = [rel for rel, wanted in sorted(self.files.items())
+                  if not gen.same_file(os.path.join(generation, rel), wanted, known.get(rel))]
+        ours = set(OWN_FILES) | set(known)
         unexpected = []
         links = {}
         for rel, st in sorted(found.items()):
@@ -298,12 +312,17 @@ class Plan(object):
             if rel == DBM and self.dbm and stat.S_ISREG(st.st_mode) \
                     and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, self.gid, 0o644):
                 continue
+            if rel in ours and not stat.S_ISLNK(st.st_mode):
+                differ.append(rel)  # written by this module, no longer wanted
+                continue
             head, tail = os.path.split(rel)
             if head == TRUST and stat.S_ISLNK(st.st_mode) and HASH_LINK.match(tail):
                 target = os.readlink(os.path.join(generation, rel))
                 if '/' not in target and '%s/%s' % (TRUST, target) in self.files:
                     links.setdefault(target, []).append(tail)
                     continue
+                if '/' not in target and '%s/%s' % (TRUST, target) in ours:
+                    continue  # the link of a certificate this run removes
             unexpected.append(rel)
         if self.dbm and DBM not in found:
             differ.append(DBM)
@@ -324,9 +343,11 @@ class Plan(object):
             return None
         self.module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
 
-    def build(self, previous):
-        """A published-ready Builder with every file, link and index of this plan."""
-        builder = gen.Builder(self.params['state_directory'], 0o750, 0, self.gid, previous=previous)
+    def build(self, previous, differ):
+        """A published-ready Builder with every file, link and index of this plan; what is not in
+        differ (from differences()) is hard-linked from the previous generation."""
+        builder = gen.Builder(self.params['state_directory'], 0o750, 0, self.gid, previous=previous,
+                              reuse=set(self.files) - set(differ))
         try:
             builder.mkdir(TRUST)
             for rel in sorted(self.files):
@@ -380,7 +401,8 @@ def validate(module, params, builder, config_text):
     finally:
         os.unlink(candidate)
     if problem:
-        raise gen.StateError('the new relay state did not validate, nothing was switched: %s' % problem)
+        raise gen.StateError('the new Exim configuration and relay state failed to validate, nothing was '
+                             'switched: %s' % problem)
 
 
 def revoke_only(module, params, previous, removed, gid):
@@ -390,7 +412,7 @@ def revoke_only(module, params, previous, removed, gid):
     pems = dict((name, item[0]) for name, item in keep.items())
     fingerprints = dict((name, item[1]) for name, item in keep.items())
     plan = Plan(module, params, pems, fingerprints, 0, gid)
-    builder = plan.build(previous)
+    builder = plan.build(previous, plan.differences(previous, keep)[0])
     try:
         validate(module, params, builder, live_config(params))
         return builder.publish()
@@ -399,10 +421,10 @@ def revoke_only(module, params, previous, removed, gid):
         raise
 
 
-def publish(module, params, plan, previous, removed, gid):
+def publish(module, params, plan, previous, differ, removed, gid):
     """Build, validate and switch to the plan's generation; on failure still publish the removals."""
     try:
-        builder = plan.build(previous)
+        builder = plan.build(previous, differ)
         try:
             validate(module, params, builder, params['config'] if params['config'] is not None
                      else live_config(params))
@@ -499,7 +521,7 @@ def transition(module, params, pems, fingerprints, gid, check):
     removed = sorted(name for name in old if name not in pems)
     updated = sorted(name for name in pems if name in old and old[name][0] != pems[name])
     plan = Plan(module, params, pems, fingerprints, 0, gid)
-    differ, unexpected = plan.differences(previous)
+    differ, unexpected = plan.differences(previous, old)
     config_changed = params['config'] is not None and read_bytes(params['config_file']) != to_bytes(params['config'])
     leftovers = gen.leftovers(state) if os.path.isdir(state) else []
     referenced = params['config'] if params['config'] is not None else (live_config(params) or '')
@@ -529,7 +551,7 @@ def transition(module, params, pems, fingerprints, gid, check):
     for entry in leftovers:
         gen.remove_entry(os.path.join(state, entry))
     if differ or unexpected:
-        result['generation'] = publish(module, params, plan, previous, removed, gid)
+        result['generation'] = publish(module, params, plan, previous, differ, removed, gid)
     if config_changed:
         try:
             write_atomic(module, params['config_file'], to_bytes(params['config']), file_args('root', 'root', '0644'))

@@ -137,6 +137,25 @@ def test_revoked_client_is_refused_after_rerun(relay, creds):
     assert again.returncode == 0 and again.changed == 0, again.output
 
 
+def test_certificates_given_as_file_lookups(relay, creds):
+    """The README's form: one lookup('file', ...) per certificate, found beside the playbook."""
+    if relay.allowlist != 'file':
+        pytest.skip('the same controller-side step in every mode (suite time)')
+    fleet = relay.root / 'fleet'
+    fleet.mkdir(exist_ok=True)
+    entries = []
+    for name in ('alice', 'ca'):
+        (fleet / f'{creds[name].name}.pem').write_text(creds[name].cert_pem)
+        entries.append({'name': creds[name].name,
+                        'certificate': "{{ lookup('ansible.builtin.file', 'fleet/%s.pem') }}" % creds[name].name})
+    result = relay.apply(entries)
+    assert result.returncode == 0, result.output
+    assert sorted(p.name for p in relay.trust_dir.glob('*.pem')) == ['alice.pem', 'fleet-ca.pem']
+    assert (relay.trust_dir / 'alice.pem').read_text() == creds['alice'].cert_pem
+    again = relay.apply(entries)
+    assert again.returncode == 0 and again.changed == 0, again.output
+
+
 def test_standalone_config_validates(relay):
     assert exim.check_config(Path(relay.config)).returncode == 0
 

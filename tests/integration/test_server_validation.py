@@ -59,13 +59,17 @@ def bad_inputs(alice, bob, server):
         'unknown allowlist mode': (
             {'exim_server_allowlist': 'ldap'},
             r'exim_server_allowlist'),
+        'certificate file a lookup cannot find': (
+            {'exim_server_client_certs': [client_entry(alice),
+                                          entry('ghost', "{{ lookup('ansible.builtin.file', 'fleet/ghost.pem') }}")]},
+            r"Unable to access the file 'fleet/ghost.pem'"),
     }
 
 
 CASES = ['garbage certificate', 'private key as certificate', 'truncated certificate',
          'duplicate names', 'same certificate under two names', 'expired certificate',
          'empty allowlist', 'path in a name', 'server key does not match',
-         'server certificate is a key', 'unknown allowlist mode']
+         'server certificate is a key', 'unknown allowlist mode', 'certificate file a lookup cannot find']
 
 
 @pytest.fixture(scope='module')

@@ -82,6 +82,7 @@ def test_a_change_makes_a_new_generation_and_removes_the_old(state, relay, creds
     old = os.readlink(current(state))
     result = run(args(state, relay, [creds[0], entry(creds[1], 'absent')]))
     assert result['changed'] and result['removed'] == ['bob', 'carol']
+    assert result['unmanaged'] == []  # a revocation is not a stray
     assert os.readlink(current(state)) != old and not (state / old).exists()
     assert sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
     assert 'bob.pem ' + creds[1].fingerprint in result['diff'][0]['before']
@@ -108,11 +109,12 @@ def test_leftovers_and_planted_entries_are_removed(state, relay, creds):
     trust = current(state) / 'trust'
     (trust / '.certrelay-deadbeef').write_text(creds[2].cert_pem)
     (trust / 'bob.pem').symlink_to('/nonexistent')
+    (trust / 'planted.pem').write_text(creds[2].cert_pem)  # a valid certificate nobody listed
     (state / '.build-12345678').mkdir()
     (state / '.current-abcd').symlink_to('g-x')
     result = run(args(state, relay, creds[:1]))
     assert result['changed']
-    assert sorted(result['unmanaged']) == ['trust/.certrelay-deadbeef', 'trust/bob.pem']
+    assert sorted(result['unmanaged']) == ['trust/.certrelay-deadbeef', 'trust/bob.pem', 'trust/planted.pem']
     assert sorted(result['removed_leftovers']) == ['.build-12345678', '.current-abcd']
     assert sorted(p.name for p in (current(state) / 'trust').iterdir() if not p.is_symlink()) == ['alice.pem']
     assert sorted(p.name for p in state.iterdir()) == sorted(['.lock', 'current', os.readlink(current(state))])
