@@ -39,7 +39,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-{}
+checked:
+  description: The configuration file that passed both checks.
+  returned: success
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -55,7 +58,7 @@ def main():
     problem = validate_config(module, module.params['exim'], module.params['path'])
     if problem:
         module.fail_json(msg='%s does not validate: %s' % (module.params['path'], problem))
-    module.exit_json(changed=False)
+    module.exit_json(changed=False, checked=module.params['path'])
 
 
 if __name__ == '__main__':

@@ -386,12 +386,12 @@ class Plan(object):
         os.chmod(target, 0o644)
 
 
-def validate(module, params, builder, config_text):
-    """Check the configuration against the new generation before anything is switched."""
+def validate(module, params, generation, config_text):
+    """Check the configuration against a generation (the new one, before anything is switched)."""
     if not params['validate'] or config_text is None:
         return
     state = params['state_directory']
-    text = config_text.replace(os.path.join(state, gen.CURRENT) + '/', builder.path + '/')
+    text = config_text.replace(os.path.join(state, gen.CURRENT) + '/', generation + '/')
     fd, candidate = tempfile.mkstemp(prefix='.candidate-', suffix='.conf', dir=state)
     try:
         with os.fdopen(fd, 'w') as handle:
@@ -414,7 +414,7 @@ def revoke_only(module, params, previous, removed, gid):
     plan = Plan(module, params, pems, fingerprints, 0, gid)
     builder = plan.build(previous, plan.differences(previous, keep)[0])
     try:
-        validate(module, params, builder, live_config(params))
+        validate(module, params, builder.path, live_config(params))
         return builder.publish()
     except BaseException:
         builder.discard()
@@ -426,7 +426,7 @@ def publish(module, params, plan, previous, differ, removed, gid):
     try:
         builder = plan.build(previous, differ)
         try:
-            validate(module, params, builder, params['config'] if params['config'] is not None
+            validate(module, params, builder.path, params['config'] if params['config'] is not None
                      else live_config(params))
             published = builder.publish()
         except BaseException:
@@ -552,6 +552,8 @@ def transition(module, params, pems, fingerprints, gid, check):
         gen.remove_entry(os.path.join(state, entry))
     if differ or unexpected:
         result['generation'] = publish(module, params, plan, previous, differ, removed, gid)
+    elif config_changed:
+        validate(module, params, previous, params['config'])
     if config_changed:
         try:
             write_atomic(module, params['config_file'], to_bytes(params['config']), file_args('root', 'root', '0644'))

@@ -15,11 +15,11 @@ def tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        for children in Path(f'/proc/{current}/task').glob('*/children'):
-            try:
+        try:  # a process may exit during the walk
+            for children in Path(f'/proc/{current}/task').glob('*/children'):
                 todo += [int(child) for child in children.read_text().split()]
-            except OSError:
-                pass
+        except OSError:
+            pass
     return found
 
 
