@@ -41,6 +41,8 @@ attributes:
     support: full
   async:
     support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Reads only; the same in check mode.

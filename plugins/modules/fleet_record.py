@@ -52,6 +52,8 @@ attributes:
     support: full
   async:
     support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Plans the same changes, writes nothing and returns the fleet as it would be.
