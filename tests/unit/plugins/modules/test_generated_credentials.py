@@ -61,3 +61,17 @@ def test_a_failing_openssl_leaves_no_file_behind(tmp_path, monkeypatch):
     result = run(tmp_path)
     assert result.get('failed')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_file_has_its_final_mode_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    renamed = []
+    real_commit = generated_credentials.commit
+
+    def watching_commit(tmp, dest):
+        renamed.append((os.path.basename(dest), oct(os.stat(tmp).st_mode & 0o777)))
+        real_commit(tmp, dest)
+
+    monkeypatch.setattr(generated_credentials, 'commit', watching_commit)
+    run(tmp_path)
+    # key first: a certificate on disk always has its key beside it
+    assert renamed == [('client.key', '0o640'), ('client.crt', '0o644')]
