@@ -7,8 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import (
     laptop_settings,
@@ -18,24 +17,15 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory imp
     revoke_problems,
 )
 
-ARGUMENT_SPEC = {
-    'directory': {'type': 'path', 'required': True},
-    'revoke': {'type': 'raw'},
-}
 
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = {
+        'directory': {'type': 'path', 'required': True},
+        'revoke': {'type': 'raw'},
+    }
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        result.update(read_fleet(args['directory'], args['revoke'], task_vars))
-        result['changed'] = False
-        return result
+    def act(self, args, task_vars):
+        return dict(read_fleet(args['directory'], args['revoke'], task_vars), changed=False)
 
 
 def read_fleet(directory, revoke, task_vars):

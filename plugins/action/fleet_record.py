@@ -8,43 +8,34 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError
+from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import host_vars, unpinned
 
 # What certrelay.exim.fleet derived from the inventory for the run, passed on unchanged.
 RUN_KEYS = ('problems', 'relays', 'laptops', 'revoking')
 
-ARGUMENT_SPEC = {
-    'fleet': {'type': 'dict', 'required': True},
-    'reenrol': {'type': 'bool', 'default': False},
-    'certificate_var': {'type': 'str', 'default': 'exim_client_certificate_pem'},
-    'next_certificate_var': {'type': 'str', 'default': 'exim_client_next_certificate_pem'},
-    'pinned_var': {'type': 'str', 'default': '__certrelay_pinned'},
-}
 
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = {
+        'fleet': {'type': 'dict', 'required': True},
+        'reenrol': {'type': 'bool', 'default': False},
+        'certificate_var': {'type': 'str', 'default': 'exim_client_certificate_pem'},
+        'next_certificate_var': {'type': 'str', 'default': 'exim_client_next_certificate_pem'},
+        'pinned_var': {'type': 'str', 'default': '__certrelay_pinned'},
+    }
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
-    _supports_check_mode = True
-
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def act(self, args, task_vars):
         collected = collect(task_vars.get('hostvars', {}), args)
         try:
             data, ops = record(args['fleet'], collected, args['reenrol'])
         except CertificateError as exc:
-            result.update(failed=True, msg='Not recorded in the fleet directory: %s' % to_native(exc))
-            return result
+            return dict(failed=True, msg='Not recorded in the fleet directory: %s' % to_native(exc))
         if not self._task.check_mode:
             apply(ops)
-        result.update(data)
-        result['changed'] = bool(ops)
+        result = dict(data, changed=bool(ops))
         if self._task.diff and ops:
             result['diff'] = [op.diff() for op in ops]
         return result

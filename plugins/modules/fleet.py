@@ -37,22 +37,15 @@ options:
         as RV(revoking).
     type: raw
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reads only; the same in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - certrelay.exim.controller_action
 notes:
   - Reads the task variables C(groups) (C(relays), C(laptops)), C(ansible_play_hosts_all) and, per
     host of the run, C(certrelay_relay), C(exim_client_smarthost), C(exim_client_smarthost_port)

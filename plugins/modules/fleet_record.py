@@ -48,23 +48,16 @@ options:
     type: str
     default: __certrelay_pinned
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Plans the same changes, writes nothing and returns the fleet as it would be.
   diff_mode:
     support: full
     details: One diff per file written or removed (certificates only, never keys).
-  platform:
-    platforms: posix
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - certrelay.exim.controller_action
 seealso:
   - module: certrelay.exim.fleet
 """
