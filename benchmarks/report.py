@@ -73,6 +73,42 @@ def lookup_summary(runs, lines):
     return goals
 
 
+def per_extra_laptop(site, counts, key):
+    low, high = counts[0], counts[-1]
+    return (site[high][key] - site[low][key]) / (int(high) - int(low))
+
+
+def fleet_summary(fleet, lines):
+    site, one = fleet['site'], fleet['one_laptop']
+    counts = sorted(site, key=int)
+    lines += ['', '| laptops N | site first run (s) | site re-run (s) | naive laptop play first run (s) | naive re-run (s) |',
+              '|---:|---:|---:|---:|---:|']
+    for count in counts:
+        row = site[count]
+        lines.append(f'| {count} | {row["site_first_s"]:.1f} | {row["site_rerun_s"]:.1f} | '
+                     f'{row["naive_first_s"]:.1f} | {row["naive_rerun_s"]:.1f} |')
+    lines += ['', '| enrolled | enroll one laptop (s) | revoke one laptop (s) |', '|---:|---:|---:|']
+    sizes = sorted(one, key=int)
+    for size in sizes:
+        lines.append(f'| {size} | {one[size]["enroll_s"]:.1f} | {one[size]["revoke_s"]:.1f} |')
+    if fleet.get('settings'):
+        lines += ['', f'| site, N={counts[-1]}, first run | s |', '|---|---:|']
+        lines += [f'| {label} | {seconds:.1f} |' for label, seconds in fleet['settings'].items()]
+    extra = per_extra_laptop(site, counts, 'site_first_s')
+    naive = per_extra_laptop(site, counts, 'naive_first_s')
+    top = site[counts[-1]]
+    goals = [
+        (f'site per extra laptop {extra:.2f} s vs naive laptop play {naive:.2f} s (goal <=)', extra <= naive),
+        (f'site re-run at N={counts[-1]} {top["site_rerun_s"]:.1f} s vs first run {top["site_first_s"]:.1f} s '
+         '(goal <=)', top['site_rerun_s'] <= top['site_first_s']),
+    ]
+    for key, what in (('enroll_s', 'enroll'), ('revoke_s', 'revoke')):
+        ratio = one[sizes[-1]][key] / one[sizes[0]][key]
+        goals.append((f'{what} one laptop, {sizes[-1]} enrolled / {sizes[0]} enrolled: {ratio:.2f}x (goal <= 1.2x)',
+                      ratio <= 1.2))
+    return goals
+
+
 def rcpt_summary(rcpt, lines):
     by_n = rcpt['by_n']
     lines += ['', '| N | mode | allowlist test, worst case (ms) | RCPT in a session (ms) | TLS session, 1 RCPT (ms) | note |',
@@ -149,6 +185,7 @@ def plot(conv, rcpt):
 
 def main():
     conv, rcpt, lookup = common.load('converge'), common.load('rcpt'), common.load('converge_lookup')
+    fleet = common.load('fleet')
     lines, goals = [], []
     if conv:
         goals += converge_summary(conv, lines)
@@ -156,6 +193,8 @@ def main():
         goals += lookup_summary(lookup['runs'], lines)
     if rcpt:
         goals += rcpt_summary(rcpt, lines)
+    if fleet:
+        goals += fleet_summary(fleet, lines)
     goals += fingerprint_goal()
     summary = '\n'.join(lines) + '\n'
     (RESULTS / 'summary.md').write_text(summary)

@@ -20,7 +20,7 @@ import pytest
 
 from tests.lib import exim, pki
 from tests.lib.ansible import REPO, run_playbook, tree_snapshot
-from tests.lib.roles import loopback_relay_vars
+from tests.lib.roles import loopback_relay_vars, standalone_laptop_vars
 
 PLAYBOOKS = REPO / 'playbooks'
 LAPTOPS = ('laptop-a', 'laptop-b')
@@ -72,17 +72,7 @@ class Fleet:
             'certrelay_relay_address': '127.0.0.1',
             **self.relay_vars,
         }
-        laptops = {name: {
-            'exim_client_layout': 'standalone',
-            'exim_client_install_packages': False,
-            'exim_client_manage_service': False,
-            'exim_client_config_file': str(self.laptop(name) / 'exim.conf'),
-            'exim_client_spool_directory': str(self.laptop(name) / 'spool'),
-            'exim_client_log_directory': str(self.laptop(name) / 'log'),
-            'exim_client_tls_directory': str(self.laptop(name) / 'tls'),
-            'exim_client_primary_hostname': f'{name}.example.com',
-            'exim_client_generate_certificate': True,
-        } for name in LAPTOPS}
+        laptops = {name: standalone_laptop_vars(self.laptop(name), name) for name in LAPTOPS}
         inventory = {'all': {
             'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable},
             'children': {'relays': {'hosts': {'relay1': relay}}, 'laptops': {'hosts': laptops}},

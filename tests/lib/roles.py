@@ -1,4 +1,4 @@
-"""Role variables the tests share: a server role instance confined to one directory."""
+"""Role variables the tests share: server and client role instances confined to one directory."""
 
 from pathlib import Path
 
@@ -26,4 +26,19 @@ def loopback_relay_vars(root: Path, port: int, server: Credential) -> dict:
         'exim_server_deliver_to_file': str(root / 'mail' / 'relayed'),
         'exim_server_tls_certificate': server.cert_pem,
         'exim_server_tls_privatekey': server.key_pem,
+    }
+
+
+def standalone_laptop_vars(root: Path, name: str) -> dict:
+    """certrelay.exim.client in the standalone layout, everything under root, certificate made on it."""
+    return {
+        'exim_client_layout': 'standalone',
+        'exim_client_install_packages': False,
+        'exim_client_manage_service': False,
+        'exim_client_config_file': str(root / 'exim.conf'),
+        'exim_client_spool_directory': str(root / 'spool'),
+        'exim_client_log_directory': str(root / 'log'),
+        'exim_client_tls_directory': str(root / 'tls'),
+        'exim_client_primary_hostname': f'{name}.example.com',
+        'exim_client_generate_certificate': True,
     }

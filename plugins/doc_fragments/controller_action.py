@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The fleet's action plugins: they work on the controller, once per task, never on a host.
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  platform:
+    platforms: posix
+"""

@@ -1,0 +1,129 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The work is done on the controller by the action plugin plugins/action/fleet.py; this file
+# documents it for ansible-doc.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: fleet
+short_description: Read the fleet directory and the inventory once, for the fleet playbooks
+version_added: 0.1.0
+author: certrelay.exim contributors (@certrelay)
+description:
+  - Runs on the controller. Reads the fleet directory in one pass - enrolled C(<laptop>.pem),
+    announced C(<laptop>.next.pem), revoked C(revoked/<laptop>.pem) - parses every trusted
+    certificate and computes its fingerprint in Exim's form, once.
+  - Derives from the inventory, for the laptops of the run only, what each one's client role needs
+    (its relay, smarthost, port and the certificates to pin), and checks the limit.
+  - Returns everything as plain data, with every problem worded (an unusable file is named with its
+    reason, its content never shown), so that one C(register) serves the whole run and the next
+    step, M(certrelay.exim.fleet_record), needs no second read.
+  - Changes nothing; use it with C(run_once) and C(delegate_to=localhost).
+options:
+  directory:
+    description: The fleet directory (missing - an empty fleet).
+    type: path
+    required: true
+  revoke:
+    description:
+      - A revocation request (comma-separated text or a list of laptop names). When given (even
+        empty), the names are checked against the inventory and the fleet directory and returned
+        as RV(revoking).
+    type: raw
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - certrelay.exim.controller_action
+notes:
+  - Reads the task variables C(groups) (C(relays), C(laptops)), C(ansible_play_hosts_all) and, per
+    host of the run, C(certrelay_relay), C(exim_client_smarthost), C(exim_client_smarthost_port)
+    (laptops) and C(certrelay_relay_address), C(exim_server_primary_hostname), C(exim_server_ports),
+    C(exim_server_tls_certificate), C(certrelay_relay_next_certificate) (relays). Each host's
+    variables are fetched once.
+  - A private-CA mode's CA certificate and CRL have their place in the model (RV(authority)), not
+    read yet.
+seealso:
+  - module: certrelay.exim.fleet_record
+"""
+
+EXAMPLES = r"""
+- name: Read the fleet directory and the inventory
+  certrelay.exim.fleet:
+    directory: "{{ inventory_dir }}/fleet"
+  register: fleet
+  run_once: true
+  delegate_to: localhost
+
+- name: Refuse a bad limit or an unusable fleet file before any host changes
+  ansible.builtin.assert:
+    that: fleet.problems | length == 0
+    fail_msg: "{{ fleet.problems | join(' ') }}"
+  run_once: true
+"""
+
+RETURN = r"""
+directory:
+  description: The fleet directory.
+  returned: always
+  type: str
+enrolled:
+  description: Laptop name to its certificate (PEM) for every C(<laptop>.pem).
+  returned: always
+  type: dict
+announced:
+  description: Laptop name to its announced next certificate (C(<laptop>.next.pem)).
+  returned: always
+  type: dict
+revoked:
+  description: Laptop name to its revoked certificate (C(revoked/<laptop>.pem)).
+  returned: always
+  type: dict
+fingerprints:
+  description: Entry name (C(laptop), C(laptop.next)) to the SHA-256 fingerprint in Exim's form.
+  returned: always
+  type: dict
+  sample: {"laptop-a": "36A727B95BDF46EE44F1A1B7164C65EB7013B1D5EA17776B0203E13CE69A787D"}
+trusted:
+  description: What the relays trust, as C(exim_server_client_certs) of the server role.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "laptop-a", "certificate": "-----BEGIN CERTIFICATE-----..."}]
+authority:
+  description: The private-CA mode's CA and CRL; null (not supported yet).
+  returned: always
+  type: dict
+problems:
+  description: Every reason to stop the run, worded; empty when all is well.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/srv/fleet/laptop-z.pem is not a usable certificate: it holds a private key ..."]
+relays:
+  description: Relay name to C(address), C(port), C(current) and C(next) (announced) certificate.
+  returned: always
+  type: dict
+laptops:
+  description:
+    - Laptop of the run to C(relay), C(smarthost), C(smarthost_port) and C(pins) (C(auto) - the
+      relay's current certificate plus its announced one; C(next) - only the announced one).
+  returned: always
+  type: dict
+revoking:
+  description: The checked names of O(revoke) (empty without it).
+  returned: always
+  type: list
+  elements: str
+"""

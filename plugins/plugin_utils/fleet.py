@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet directory on the controller, as one object (used by the fleet action plugins).
+
+The directory is the record of who the relays trust:
+
+- ``<laptop>.pem``: an enrolled laptop's certificate;
+- ``<laptop>.next.pem``: a laptop's announced next certificate (trusted too, during a rotation);
+- ``revoked/<laptop>.pem``: a revoked laptop, kept so that ``site`` does not enrol it again.
+
+It is read once per run (`Fleet.read`) and then travels between tasks as plain data
+(`Fleet.to_data` / `Fleet.from_data`), so that no task reads or globs it again. Changes are
+planned in memory (`Fleet.plan`) and written by `apply`, one file at a time, atomically.
+
+Extension point: a private-CA mode would keep its CA certificate and CRL here too. `Fleet.authority`
+is where they go (None while the fleet trusts certificates one by one); `AUTHORITY_FILES` names
+the files such a mode would read, so that they are never taken for a laptop.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+    CertificateError,
+    fingerprint,
+    load_certificate,
+)
+
+PEM = '.pem'
+NEXT = '.next'
+REVOKED_DIR = 'revoked'
+# Reserved for the private-CA mode (CA certificate, CRL); not read yet.
+AUTHORITY_FILES = ()
+# Temporary files of an atomic write: no .pem suffix, so never read as a certificate.
+TEMP_PREFIX = '.certrelay-'
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+def _pem_files(directory):
+    """{stem: text} of the *.pem files directly in directory ({} when it does not exist)."""
+    found = {}
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        name = entry.name
+        if name.startswith('.') or not name.endswith(PEM) or name in AUTHORITY_FILES:
+            continue
+        if not entry.is_file():
+            continue
+        with open(entry.path, encoding='utf-8', errors='replace') as handle:
+            found[name[:-len(PEM)]] = handle.read().strip()
+    return found
+
+
+def _parses(text):
+    try:
+        load_certificate(text)
+    except CertificateError:
+        return False
+    return True
+
+
+def unusable(path, error):
+    """The worded reason a fleet file cannot be trusted (never quotes the file's content)."""
+    return '%s is not a usable certificate: %s. Replace it, or remove it to stop trusting it.' % (
+        path, error)
+
+
+class Fleet(object):
+    """Enrolled, announced and revoked certificates of one fleet directory.
+
+    ``enrolled`` and ``announced`` map a laptop name to its certificate (stripped PEM text);
+    ``revoked`` maps a name to the revoked certificate. ``fingerprints`` holds Exim's form for
+    every enrolled and announced certificate (``<name>`` and ``<name>.next``), computed once.
+    """
+
+    def __init__(self, directory, enrolled=None, announced=None, revoked=None, fingerprints=None,
+                 problems=None, authority=None):
+        self.directory = directory
+        self.enrolled = dict(enrolled or {})
+        self.announced = dict(announced or {})
+        self.revoked = dict(revoked or {})
+        self.fingerprints = dict(fingerprints or {})
+        self.problems = list(problems or [])
+        self.authority = authority
+
+    # ----------------------------------------------------------------------------- reading
+
+    @classmethod
+    def read(cls, directory):
+        """Read the whole directory once; every unusable file becomes a worded problem."""
+        fleet = cls(directory)
+        for stem, text in sorted(_pem_files(directory).items()):
+            if stem.endswith(NEXT):
+                fleet.announced[stem[:-len(NEXT)]] = text
+            else:
+                fleet.enrolled[stem] = text
+        for name, text in fleet.entries():
+            try:
+                fleet.fingerprints[name] = fingerprint(load_certificate(text, 'it'))
+            except CertificateError as exc:
+                fleet.problems.append(unusable(fleet.path(name), exc))
+                fleet._forget(name)
+        # Not trusted, so not checked; only certificates travel on (a stray key must not).
+        fleet.revoked = dict((name, text if _parses(text) else '')
+                             for name, text in _pem_files(fleet.revoked_dir).items())
+        return fleet
+
+    def _forget(self, name):
+        """Drop an unusable entry: what the run carries around must never include a stray key."""
+        if name.endswith(NEXT):
+            del self.announced[name[:-len(NEXT)]]
+        else:
+            del self.enrolled[name]
+
+    @property
+    def revoked_dir(self):
+        return os.path.join(self.directory, REVOKED_DIR)
+
+    def path(self, name, revoked=False):
+        """The file of entry name (``laptop`` or ``laptop.next``)."""
+        return os.path.join(self.revoked_dir if revoked else self.directory, name + PEM)
+
+    def entries(self):
+        """(entry name, certificate) of everything the relays trust, sorted by name."""
+        pairs = list(self.enrolled.items()) + [(name + NEXT, pem) for name, pem in self.announced.items()]
+        return sorted(pairs)
+
+    def trusted(self):
+        """The server role's exim_server_client_certs: one entry per trusted certificate."""
+        return [{'name': name, 'certificate': pem} for name, pem in self.entries()]
+
+    def known(self, inventory_laptops=()):
+        """Every laptop name a revocation may refer to: inventory, enrolled, announced, revoked."""
+        return sorted(set(inventory_laptops) | set(self.enrolled) | set(self.announced) | set(self.revoked))
+
+    # -------------------------------------------------------------------------- as data
+
+    def to_data(self):
+        return {
+            'directory': self.directory,
+            'enrolled': self.enrolled,
+            'announced': self.announced,
+            'revoked': self.revoked,
+            'fingerprints': self.fingerprints,
+            'problems': self.problems,
+            'authority': self.authority,
+            'trusted': self.trusted(),
+        }
+
+    @classmethod
+    def from_data(cls, data):
+        return cls(data['directory'], data.get('enrolled'), data.get('announced'), data.get('revoked'),
+                   data.get('fingerprints'), data.get('problems'), data.get('authority'))
+
+    # -------------------------------------------------------------------------- changes
+
+    def plan(self, record=None, announce=None, revoke=(), reenrol=False):
+        """The fleet after the changes, and the file operations that make it so.
+
+        record: {laptop: certificate} read from laptops in this run; it replaces an older one, and
+          ends an announcement of the same certificate (the laptop switched to it). A revoked
+          laptop is recorded only with reenrol, which also takes it off the revoked list.
+        announce: {laptop: next certificate}; ignored when it is the recorded one.
+        revoke: laptops whose certificates move to revoked/ (announcement dropped).
+        Returns (Fleet, [Operation]); raises CertificateError naming a laptop whose certificate
+        does not parse.
+        """
+        new = Fleet(self.directory, self.enrolled, self.announced, self.revoked, self.fingerprints,
+                    authority=self.authority)
+        ops = []
+        revoking = set(revoke)
+        for name in sorted(revoking):
+            new._revoke(name, ops)
+        for name, pem in sorted((record or {}).items()):
+            if name in revoking or (name in new.revoked and not reenrol):
+                continue
+            new._record(name, pem.strip(), ops)
+        for name, pem in sorted((announce or {}).items()):
+            if name in revoking or name not in new.enrolled:
+                continue
+            new._announce(name, pem.strip(), ops)
+        return new, ops
+
+    def _fingerprint(self, name, pem):
+        try:
+            self.fingerprints[name] = fingerprint(load_certificate(pem, 'the certificate of %s' % name))
+        except CertificateError as exc:
+            raise CertificateError('%s: %s' % (name, exc)) from None
+
+    def _revoke(self, name, ops):
+        if name in self.enrolled:
+            pem = self.enrolled.pop(name)
+            ops.append(Operation(self.path(name, revoked=True), self.revoked.get(name), pem))
+            ops.append(Operation(self.path(name), pem, None))
+            self.revoked[name] = pem
+            self.fingerprints.pop(name, None)
+        if name in self.announced:
+            ops.append(Operation(self.path(name + NEXT), self.announced.pop(name), None))
+            self.fingerprints.pop(name + NEXT, None)
+
+    def _record(self, name, pem, ops):
+        if self.enrolled.get(name) != pem:
+            self._fingerprint(name, pem)
+            ops.append(Operation(self.path(name), self.enrolled.get(name), pem))
+            self.enrolled[name] = pem
+        if self.announced.get(name) == pem:
+            ops.append(Operation(self.path(name + NEXT), self.announced.pop(name), None))
+            self.fingerprints.pop(name + NEXT, None)
+        if name in self.revoked:
+            ops.append(Operation(self.path(name, revoked=True), self.revoked.pop(name), None))
+
+    def _announce(self, name, pem, ops):
+        if pem == self.enrolled[name] or self.announced.get(name) == pem:
+            return
+        self._fingerprint(name + NEXT, pem)
+        ops.append(Operation(self.path(name + NEXT), self.announced.get(name), pem))
+        self.announced[name] = pem
+
+
+class Operation(object):
+    """One file of the fleet directory: written with ``after`` (text), or removed (after None)."""
+
+    def __init__(self, path, before, after):
+        self.path, self.before, self.after = path, before, after
+
+    def diff(self):
+        return {
+            'before_header': self.path if self.before is not None else '%s (absent)' % self.path,
+            'after_header': self.path if self.after is not None else '%s (absent)' % self.path,
+            'before': _file_text(self.before),
+            'after': _file_text(self.after),
+        }
+
+    def __repr__(self):
+        return 'Operation(%r, %s)' % (self.path, 'remove' if self.after is None else 'write')
+
+
+def _file_text(pem):
+    return '' if pem is None else pem + '\n'
+
+
+def write_atomic(path, text):
+    """Write text to path through a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=DIR_MODE, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def apply(ops):
+    """Carry out the operations in order (a revoked copy is written before the original goes)."""
+    for op in ops:
+        if op.after is None:
+            try:
+                os.unlink(op.path)
+            except FileNotFoundError:
+                pass
+        else:
+            write_atomic(op.path, _file_text(op.after))

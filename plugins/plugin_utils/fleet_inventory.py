@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: certrelay.exim contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the fleet playbooks derive from the inventory, computed once per run in Python.
+
+`hostvars` is anything that maps a host name to a mapping of its variables (Ansible's hostvars
+on the controller, plain dicts in tests). Each host's variables are fetched once: with Ansible's
+hostvars every fetch merges that host's variables, which is what made the Jinja version slow.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DEFAULT_PORT = 25
+LAPTOP_VARS = ('certrelay_relay', 'exim_client_smarthost', 'exim_client_smarthost_port')
+
+
+def host_vars(hostvars, host, names):
+    """{name: value} of the variables of host that are defined, fetched in one go."""
+    variables = hostvars[host]
+    found = {}
+    for name in names:
+        try:
+            found[name] = variables[name]
+        except KeyError:
+            pass
+    return found
+
+
+def relay_problems(relays, run_hosts):
+    """A bad limit: no relays at all, or relays left out of the run."""
+    if not relays:
+        return ['The inventory has no group "relays".']
+    missing = [name for name in relays if name not in set(run_hosts)]
+    if missing:
+        return ['The limit leaves out the relay(s) %s, which would keep trusting the old set of laptops. '
+                "Keep every relay in the limit, e.g. -l 'relays,laptop-7'." % ', '.join(missing)]
+    return []
+
+
+def _trim(value):
+    return (value or '').strip()
+
+
+def relay_links(relays, hostvars):
+    """{relay: how laptops reach and pin it}: address, port, current and announced certificate."""
+    links = {}
+    for relay in relays:
+        found = host_vars(hostvars, relay, ('certrelay_relay_address', 'exim_server_primary_hostname',
+                                            'exim_server_ports', 'exim_server_tls_certificate',
+                                            'certrelay_relay_next_certificate'))
+        address = found.get('certrelay_relay_address') or found.get('exim_server_primary_hostname') or relay
+        ports = found.get('exim_server_ports') or [DEFAULT_PORT]
+        links[relay] = {
+            'address': address,
+            'port': ports[0],
+            'current': _trim(found.get('exim_server_tls_certificate')),
+            'next': _trim(found.get('certrelay_relay_next_certificate')),
+        }
+    return links
+
+
+def pins(link):
+    """What a laptop pins: 'auto' (current, plus the announced successor while there is one) and
+    'next' (only the successor, the last step of a relay rotation)."""
+    auto = '\n'.join(pem for pem in (link['current'], link['next']) if pem)
+    return {'auto': auto, 'next': link['next'] or auto}
+
+
+def laptop_settings(laptops, relays, hostvars, links):
+    """({laptop: settings for certrelay.exim.client}, [problem]) for the laptops of the run.
+
+    An exim_client_smarthost or exim_client_smarthost_port of the inventory wins over the value
+    derived from the laptop's relay.
+    """
+    settings, wrong = {}, []
+    for laptop in laptops:
+        found = host_vars(hostvars, laptop, LAPTOP_VARS)
+        relay = found.get('certrelay_relay', relays[0] if relays else None)
+        if relay not in links:
+            wrong.append(laptop)
+            continue
+        link = links[relay]
+        settings[laptop] = {
+            'relay': relay,
+            'smarthost': found.get('exim_client_smarthost', link['address']),
+            'smarthost_port': found.get('exim_client_smarthost_port', link['port']),
+            'pins': pins(link),
+        }
+    problems = []
+    if wrong:
+        problems.append('certrelay_relay must name a host of the group "relays"; wrong for: %s' % ', '.join(wrong))
+    return settings, problems
+
+
+def revoke_names(value):
+    """certrelay_revoke as a list: comma-separated text or a list, trimmed, duplicates dropped."""
+    if not value:
+        return []
+    items = value.split(',') if isinstance(value, str) else value
+    names = []
+    for item in items:
+        name = str(item).strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def revoke_problems(names, known):
+    """A revocation must name laptops, and only known ones: a typo must not look like success."""
+    if not names:
+        return ['Name the laptops to revoke: -e certrelay_revoke=laptop-7,laptop-8.']
+    unknown = [name for name in names if name not in set(known)]
+    if unknown:
+        return ['Unknown laptop(s): %s. Known: %s.' % (', '.join(unknown), ', '.join(known))]
+    return []
+
+
+def unpinned(relay, next_certificate, settings, pinned, revoked=()):
+    """The laptops of relay that do not pin next_certificate yet (pinned: {laptop: what it pins}).
+
+    Revoked laptops are left alone by the playbooks, so they are not waited for."""
+    return [laptop for laptop, setting in sorted(settings.items())
+            if setting['relay'] == relay and laptop not in revoked
+            and next_certificate not in pinned.get(laptop, '')]

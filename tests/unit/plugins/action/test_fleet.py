@@ -1,0 +1,59 @@
+"""certrelay.exim.fleet: the fleet directory and the inventory read once, problems worded."""
+
+import pytest
+
+from ansible_collections.certrelay.exim.plugins.action.fleet import ActionModule
+from tests.lib.action import run_action
+from tests.lib.pki import client_cert, server_cert
+
+
+@pytest.fixture(scope='module')
+def relay():
+    return server_cert()
+
+
+@pytest.fixture(scope='module')
+def laptop():
+    return client_cert('laptop-a', kind='ec')
+
+
+def task_vars(relay, run_hosts=('relay1', 'laptop-a', 'laptop-b')):
+    return {
+        'groups': {'relays': ['relay1'], 'laptops': ['laptop-a', 'laptop-b']},
+        'ansible_play_hosts_all': list(run_hosts),
+        'hostvars': {'relay1': {'exim_server_tls_certificate': relay.cert_pem, 'exim_server_ports': [587]},
+                     'laptop-a': {}, 'laptop-b': {}},
+    }
+
+
+def test_a_good_fleet_has_no_problems_and_settings_for_the_laptops_of_the_run(tmp_path, relay, laptop):
+    (tmp_path / 'laptop-a.pem').write_text(laptop.cert_pem)
+    result = run_action(ActionModule, {'directory': str(tmp_path)},
+                        task_vars(relay, run_hosts=('relay1', 'laptop-b')), check=True)
+    assert result['problems'] == [] and result['changed'] is False
+    assert result['trusted'] == [{'name': 'laptop-a', 'certificate': laptop.cert_pem.strip()}]
+    assert result['fingerprints'] == {'laptop-a': laptop.fingerprint}
+    assert list(result['laptops']) == ['laptop-b']
+    assert result['laptops']['laptop-b']['smarthost_port'] == 587
+    assert result['laptops']['laptop-b']['pins']['auto'] == relay.cert_pem.strip()
+    assert result['revoking'] == []
+
+
+def test_every_problem_is_reported_at_once(tmp_path, relay):
+    (tmp_path / 'laptop-z.pem').write_text('-----BEGIN PRIVATE KEY-----\nS3cr3tK3y\n-----END PRIVATE KEY-----\n')
+    result = run_action(ActionModule, {'directory': str(tmp_path), 'revoke': 'laptop-typo'},
+                        task_vars(relay, run_hosts=('laptop-a',)))
+    problems = result['problems']
+    assert len(problems) == 3
+    assert 'leaves out the relay(s) relay1' in problems[0]
+    assert f'{tmp_path}/laptop-z.pem is not a usable certificate' in problems[1]
+    assert problems[2].startswith('Unknown laptop(s): laptop-typo. Known: laptop-a, laptop-b.')
+    assert 'S3cr3tK3y' not in str(result)
+
+
+def test_a_revocation_request_is_checked_and_returned(tmp_path, relay):
+    result = run_action(ActionModule, {'directory': str(tmp_path), 'revoke': 'laptop-b, laptop-a'},
+                        task_vars(relay))
+    assert result['problems'] == [] and result['revoking'] == ['laptop-b', 'laptop-a']
+    empty = run_action(ActionModule, {'directory': str(tmp_path), 'revoke': ''}, task_vars(relay))
+    assert empty['problems'] == ['Name the laptops to revoke: -e certrelay_revoke=laptop-7,laptop-8.']

@@ -1,0 +1,160 @@
+"""The fleet directory model: one read, changes planned in memory, atomic writes."""
+
+import os
+
+import pytest
+
+from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError
+from ansible_collections.certrelay.exim.plugins.plugin_utils import fleet as fleet_utils
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply
+from tests.lib.pki import client_cert
+
+KEY = '-----BEGIN PRIVATE KEY-----\nS3cr3tK3y\n-----END PRIVATE KEY-----\n'
+
+
+@pytest.fixture(scope='module')
+def certs():
+    return {name: client_cert(name, kind='ec') for name in ('ann', 'bob', 'cid', 'ann-next')}
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def directory(tmp_path, certs):
+    root = tmp_path / 'fleet'
+    write(root / 'ann.pem', certs['ann'].cert_pem)
+    write(root / 'ann.next.pem', certs['ann-next'].cert_pem)
+    write(root / 'bob.pem', certs['bob'].cert_pem)
+    write(root / 'revoked' / 'cid.pem', certs['cid'].cert_pem)
+    write(root / 'notes.txt', 'not a certificate, not read')
+    write(root / '.certrelay-leftover', KEY)
+    return root
+
+
+def test_read_sorts_the_directory_into_enrolled_announced_and_revoked(directory, certs):
+    fleet = Fleet.read(str(directory))
+    assert sorted(fleet.enrolled) == ['ann', 'bob']
+    assert fleet.announced == {'ann': certs['ann-next'].cert_pem.strip()}
+    assert sorted(fleet.revoked) == ['cid']
+    assert fleet.problems == []
+    assert fleet.fingerprints == {'ann': certs['ann'].fingerprint, 'ann.next': certs['ann-next'].fingerprint,
+                                  'bob': certs['bob'].fingerprint}
+    assert [entry['name'] for entry in fleet.trusted()] == ['ann', 'ann.next', 'bob']
+    assert fleet.authority is None
+
+
+def test_a_missing_directory_is_an_empty_fleet(tmp_path):
+    fleet = Fleet.read(str(tmp_path / 'nothing'))
+    assert fleet.trusted() == [] and fleet.problems == []
+
+
+def test_every_unusable_file_is_named_with_its_reason_and_never_quoted(directory):
+    write(directory / 'zed.pem', KEY)
+    write(directory / 'yan.next.pem', 'garbage')
+    problems = Fleet.read(str(directory)).problems
+    assert len(problems) == 2
+    assert problems[0].startswith(f'{directory}/yan.next.pem is not a usable certificate: ')
+    assert problems[1].startswith(f'{directory}/zed.pem is not a usable certificate: it holds a private key')
+    assert problems[1].endswith('Replace it, or remove it to stop trusting it.')
+    assert 'S3cr3tK3y' not in ''.join(problems)
+
+
+def test_known_names_cover_inventory_enrolled_announced_and_revoked(directory):
+    assert Fleet.read(str(directory)).known(['dan']) == ['ann', 'bob', 'cid', 'dan']
+
+
+def test_data_round_trip_keeps_the_model(directory):
+    fleet = Fleet.read(str(directory))
+    again = Fleet.from_data(fleet.to_data())
+    assert again.to_data() == fleet.to_data()
+
+
+def test_recording_an_unchanged_certificate_plans_nothing(directory, certs):
+    fleet = Fleet.read(str(directory))
+    new, ops = fleet.plan(record={'bob': certs['bob'].cert_pem + '\n\n'})
+    assert ops == []
+    assert new.to_data() == fleet.to_data()
+
+
+def test_recording_the_announced_certificate_ends_the_announcement(directory, certs):
+    new, ops = Fleet.read(str(directory)).plan(record={'ann': certs['ann-next'].cert_pem})
+    assert [(op.path, op.after is None) for op in ops] == [
+        (f'{directory}/ann.pem', False), (f'{directory}/ann.next.pem', True)]
+    assert new.announced == {}
+    assert new.fingerprints['ann'] == certs['ann-next'].fingerprint and 'ann.next' not in new.fingerprints
+
+
+def test_a_revoked_laptop_is_recorded_only_when_reenrolled(directory, certs):
+    fleet = Fleet.read(str(directory))
+    assert fleet.plan(record={'cid': certs['cid'].cert_pem})[1] == []
+    new, ops = fleet.plan(record={'cid': certs['cid'].cert_pem}, reenrol=True)
+    assert 'cid' in new.enrolled and 'cid' not in new.revoked
+    assert [op.path for op in ops] == [f'{directory}/cid.pem', f'{directory}/revoked/cid.pem']
+
+
+def test_revoking_keeps_the_certificate_under_revoked_before_removing_it(directory, certs):
+    new, ops = Fleet.read(str(directory)).plan(revoke=['ann'], record={'ann': certs['ann'].cert_pem})
+    assert [(op.path, op.after is None) for op in ops] == [
+        (f'{directory}/revoked/ann.pem', False), (f'{directory}/ann.pem', True), (f'{directory}/ann.next.pem', True)]
+    assert [entry['name'] for entry in new.trusted()] == ['bob']
+    assert sorted(new.fingerprints) == ['bob']
+
+
+def test_an_announcement_equal_to_the_current_certificate_is_ignored(directory, certs):
+    fleet = Fleet.read(str(directory))
+    assert fleet.plan(announce={'bob': certs['bob'].cert_pem})[1] == []
+    new, ops = fleet.plan(announce={'bob': certs['cid'].cert_pem})
+    assert [op.path for op in ops] == [f'{directory}/bob.next.pem']
+    assert new.fingerprints['bob.next'] == certs['cid'].fingerprint
+
+
+def test_a_laptop_certificate_that_does_not_parse_is_refused_by_name(directory):
+    with pytest.raises(CertificateError, match='^dan: the certificate of dan holds a private key'):
+        Fleet.read(str(directory)).plan(record={'dan': KEY})
+
+
+def test_apply_writes_each_file_atomically_and_removes(directory, certs, monkeypatch):
+    fleet = Fleet.read(str(directory))
+    new, ops = fleet.plan(revoke=['ann'], record={'dan': certs['cid'].cert_pem})
+    renames = []
+    real_rename = os.rename
+    monkeypatch.setattr(fleet_utils.os, 'rename', lambda src, dst: (renames.append((src, dst)), real_rename(src, dst)))
+    apply(ops)
+    # a temporary file beside the target, then a rename onto it
+    assert [os.path.dirname(src) == os.path.dirname(dst) for src, dst in renames] == [True, True]
+    assert all(os.path.basename(src).startswith('.certrelay-') for src, _dst in renames)
+    assert Fleet.read(str(directory)).to_data() == new.to_data()
+    assert oct((directory / 'dan.pem').stat().st_mode & 0o777) == '0o644'
+    assert not [p for p in directory.rglob('.certrelay-*') if p.name != '.certrelay-leftover']
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(directory, certs, monkeypatch):
+    before = (directory / 'bob.pem').read_text()
+    _new, ops = Fleet.read(str(directory)).plan(record={'bob': certs['cid'].cert_pem})
+
+    def broken(_src, _dst):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(fleet_utils.os, 'rename', broken)
+    with pytest.raises(OSError):
+        apply(ops)
+    assert (directory / 'bob.pem').read_text() == before
+    assert not [p for p in directory.rglob('.certrelay-*') if p.name != '.certrelay-leftover']
+
+
+def test_diff_shows_certificates_before_and_after(directory, certs):
+    _new, ops = Fleet.read(str(directory)).plan(revoke=['bob'])
+    diffs = [op.diff() for op in ops]
+    assert diffs[0]['before'] == '' and diffs[0]['after'].strip() == certs['bob'].cert_pem.strip()
+    assert diffs[1]['after'] == '' and diffs[1]['after_header'].endswith('(absent)')
+
+
+def test_no_content_of_an_unusable_file_is_carried_on(directory):
+    write(directory / 'zed.pem', KEY)
+    write(directory / 'revoked' / 'old.pem', KEY)
+    fleet = Fleet.read(str(directory))
+    assert 'zed' not in fleet.enrolled and fleet.revoked['old'] == ''
+    assert 'S3cr3tK3y' not in str(fleet.to_data())
