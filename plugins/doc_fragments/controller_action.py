@@ -8,7 +8,7 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The fleet's action plugins: they work on the controller, once per task, never on a host.
+    # The collection's action plugins: they work on the controller, once per task, never on a host.
     DOCUMENTATION = r"""
 options: {}
 attributes:

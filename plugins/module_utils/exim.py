@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import tempfile
 import time
 
 # Exim's own form of the peer certificate's fingerprint (upper-case hex, no colons).
@@ -118,5 +119,9 @@ def stamp_time(path):
 
 
 def write_stamp(path):
-    with open(path, 'w') as handle:
+    """A new file renamed over path: never written through a link planted there."""
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + '-', dir=os.path.dirname(path))
+    with os.fdopen(fd, 'w') as handle:
         handle.write('%s\n' % time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)

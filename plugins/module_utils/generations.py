@@ -152,24 +152,29 @@ class Builder(object):
         self.state, self.dir_mode, self.uid, self.gid = state, dir_mode, uid, gid
         # relpaths known to be the same in the previous generation: hard-linked, not written
         self.previous, self.reuse = previous, frozenset(reuse) if previous else frozenset()
-        # mkdir with 0700 first: nobody can open a file in it before it is complete.
+        # Its final owner and mode at once: validating the new generation runs Exim, which reads it
+        # as Exim's user (an ACL file named in the configuration). Files are created 0600 and get
+        # their mode before their content.
         self.path = os.path.join(state, BUILD_PREFIX + os.urandom(4).hex())
-        os.mkdir(self.path, 0o700)
-        self.dirs = ['']
+        self._mkdir(self.path)
 
     def _target(self, relpath):
         return os.path.join(self.path, relpath)
 
+    def _mkdir(self, path):
+        os.mkdir(path, 0o700)
+        os.chown(path, self.uid, self.gid)
+        os.chmod(path, self.dir_mode)
+
     def mkdir(self, relpath):
-        os.mkdir(self._target(relpath), 0o700)
-        self.dirs.append(relpath)
+        self._mkdir(self._target(relpath))
 
     def write(self, relpath, wanted):
         """The file, hard-linked from the previous generation when it is the same there."""
         dest = self._target(relpath)
         try:
             if relpath in self.reuse:
-                os.link(os.path.join(self.previous, relpath), dest)
+                os.link(os.path.join(self.previous, relpath), dest, follow_symlinks=False)
                 return
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
@@ -184,11 +189,7 @@ class Builder(object):
             raise worded(exc, dest) from None
 
     def publish(self):
-        """Directories get their final mode, the build its g-* name, then `current` is switched."""
-        for relpath in reversed(self.dirs):
-            directory = self._target(relpath)
-            os.chown(directory, self.uid, self.gid)
-            os.chmod(directory, self.dir_mode)
+        """The build gets its g-* name, then `current` is switched to it."""
         name = generation_name()
         final = os.path.join(self.state, name)
         os.rename(self.path, final)

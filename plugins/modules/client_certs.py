@@ -26,15 +26,13 @@ options:
 attributes:
   check_mode:
     support: full
+    details: Reads only; the same in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
-  action:
-    support: full
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - certrelay.exim.controller_action
 notes:
   - The same result as the P(certrelay.exim.cert_entries#filter) filter on the templated list.
 """

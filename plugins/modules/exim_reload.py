@@ -121,6 +121,9 @@ def main():
     elif params['method'] == 'pid_file':
         pid = eximlib.exim_pid(params['pid_file'])
         running, started = pid is not None, eximlib.process_start(pid) if pid else None
+        if not running:
+            module.warn('no Exim daemon runs with the pid file %s: nothing to reload (a daemon started '
+                        'later reads everything)' % params['pid_file'])
     else:
         running, started = False, None
     newest = eximlib.newest_change([os.path.join(params['state_directory'], gen.CURRENT)] + params['watch'])

@@ -257,6 +257,8 @@ def current_certificates(generation):
         if not match:
             continue
         fingerprint, name = match.groups()
+        if not NAME.match(name):
+            continue
         path = os.path.join(generation, TRUST, name + SUFFIX)
         content = read_bytes(path) if stat.S_ISREG(os.lstat(path).st_mode if os.path.lexists(path) else 0) else None
         try:
@@ -340,6 +342,8 @@ class Plan(object):
         if how in ('auto', 'c_rehash') and c_rehash:
             return [c_rehash]
         if how == 'auto':
+            self.module.warn('neither "openssl rehash" nor "c_rehash" found: no hash links written '
+                             '(Exim built with OpenSSL needs them; GnuTLS builds do not)')
             return None
         self.module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
 
@@ -369,7 +373,7 @@ class Plan(object):
         old = os.path.join(previous, DBM) if previous else None
         if old and gen.same_file(os.path.join(previous, 'allowlist'), wanted) and os.path.isfile(old) \
                 and not os.path.islink(old):
-            os.link(old, os.path.join(builder.path, DBM))
+            os.link(old, os.path.join(builder.path, DBM), follow_symlinks=False)
             return
         dbmbuild = self.module.get_bin_path('exim_dbmbuild', opt_dirs=['/usr/sbin', '/usr/local/sbin'])
         if not dbmbuild:
@@ -496,6 +500,9 @@ def main():
     # In check mode the directory may be one an earlier task would have created.
     if (st is None and not module.check_mode) or (st is not None and not stat.S_ISDIR(st.st_mode)):
         module.fail_json(msg='%s must be an existing directory (not a symlink)' % state)
+    if st is not None and (st.st_uid != 0 or st.st_mode & 0o022):
+        module.fail_json(msg='%s must belong to root and be writable by nobody else (it decides what Exim '
+                             'trusts): owner uid %d, mode %04o' % (state, st.st_uid, stat.S_IMODE(st.st_mode)))
     try:
         pem_certificate_ders(params['server_certificate'], 'server_certificate')
         pem_private_key_label(params['server_privatekey'], 'server_privatekey')
@@ -543,6 +550,11 @@ def transition(module, params, pems, fingerprints, gid, check):
             result['diff'].append(dict(before_header=params['config_file'], after_header=params['config_file'],
                                        before=(read_bytes(params['config_file']) or b'').decode('utf-8', 'replace'),
                                        after=params['config']))
+    link = os.path.join(state, gen.CURRENT)
+    if os.path.lexists(link) and not os.path.islink(link):
+        # something else than our link where Exim looks: replaced by a clean generation
+        unexpected.append(gen.CURRENT)
+        result['changed'] = True
     if unexpected:
         module.warn('%s held entries certrelay.exim did not put there, which Exim could trust: %s; '
                     'a clean generation replaces it' % (previous, ', '.join(unexpected[:10])))
@@ -550,6 +562,8 @@ def transition(module, params, pems, fingerprints, gid, check):
         return result
     for entry in leftovers:
         gen.remove_entry(os.path.join(state, entry))
+    if gen.CURRENT in unexpected:
+        gen.remove_entry(link)
     if differ or unexpected:
         result['generation'] = publish(module, params, plan, previous, differ, removed, gid)
     elif config_changed:

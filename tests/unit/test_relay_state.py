@@ -229,3 +229,48 @@ def test_config_is_installed_after_the_switch_and_legacy_paths_go(tmp_path, stat
     assert result['config_changed'] and config.read_text() == text
     assert result['removed_legacy'] == [str(legacy)] and not legacy.exists()
     assert not run(args(state, relay, creds, config_file=str(config), config=text, legacy_paths=[str(legacy)]))['changed']
+
+
+def test_something_else_than_the_link_at_current_is_replaced(state, relay, creds):
+    planted = current(state)
+    planted.mkdir()
+    (planted / 'trust').mkdir()
+    (planted / 'trust' / 'evil.pem').write_text(creds[2].cert_pem)
+    result = run(args(state, relay, creds[:1]))
+    assert result['changed'] and gen_current_is_ours(state)
+    assert 'current' in result['unmanaged']
+    assert sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
+
+
+def gen_current_is_ours(state):
+    return current(state).is_symlink() and os.readlink(current(state)).startswith('g-')
+
+
+def test_a_state_directory_others_can_write_is_refused(state, relay, creds):
+    state.chmod(0o777)
+    result = run(args(state, relay, creds))
+    assert result['failed'] and 'writable by nobody else' in result['msg']
+    assert not current(state).exists()
+
+
+@pytest.mark.skipif(not EXIM or os.geteuid() != 0, reason='needs exim and root')
+def test_validation_reads_the_new_generation_as_exim_does(tmp_path, relay, creds):
+    """An ACL file named by the configuration is read by Exim's user during the probe: the
+    generation being built must already be readable by it (the Debian layout's case)."""
+    from tests.lib import exim
+    root = exim.make_traversable(tmp_path)
+    state = root / 'state'
+    state.mkdir()
+    for sub in ('spool', 'log'):
+        (root / sub).mkdir()
+    exim.chown_exim(root / 'spool', root / 'log')
+    config = root / 'exim.conf'
+    config.write_text(f'primary_hostname = relay.example.com\nspool_directory = {root}/spool\n'
+                      f'log_file_path = {root}/log/%slog\nacl_smtp_rcpt = {state}/current/acl_check_rcpt\n')
+    acl = 'accept  verify = certificate\n        condition = CERTRELAY_ALLOWED\ndeny    message = relay not permitted\n'
+    common = dict(group='Debian-exim', validate=True, exim=EXIM, acl=acl, config_file=str(config), allowlist='file')
+    first = run(dict(args(state, relay, creds), **common))
+    assert not first.get('failed'), first
+    second = run(dict(args(state, relay, [creds[0], entry(creds[1], 'absent')]), **common))
+    assert not second.get('failed'), second
+    assert second['removed'] == ['bob', 'carol']
