@@ -1,4 +1,4 @@
-"""Converge time of certrelay.exim.server vs the naive playbook (issue 6).
+"""Converge time of certrelay.exim.server vs the naive playbook.
 
 Role: N = 10, 100, 300, 1000 client certificates, first run and re-run (the re-run must report
 changed=0). Naive playbook (benchmarks/naive/naive.yml): N = 300 only, first run and re-run, in

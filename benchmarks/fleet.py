@@ -1,4 +1,4 @@
-"""The fleet playbooks vs a naive laptop play (issue 11).
+"""The fleet playbooks vs a naive laptop play.
 
 site: one relay and N laptops on this machine (standalone layouts, local connection, forks 10),
 N = 1 and 20, first run and re-run (the re-run must report changed=0); the cost of an extra laptop

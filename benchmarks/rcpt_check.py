@@ -1,4 +1,4 @@
-"""Exim's per-RCPT allowlist check vs N, in every allowlist mode (issue 6), with a real Exim.
+"""Exim's per-RCPT allowlist check vs N, in every allowlist mode, with a real Exim.
 
 For N = 10, 1,000, 10,000 (BENCH_QUICK=1: 10, 1,000) the role writes the configuration, trust
 directory and allowlist (macro mode, then file, then dbm mode in the same tree). Per mode:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make bench: issue 6's benchmarks in one run (converge role vs naive, fingerprint filter vs openssl,
-# Exim's allowlist check vs N), issue 11's fleet benchmark (site/enroll/revoke vs a naive laptop
+# make bench: every benchmark in one run (converge role vs naive, fingerprint filter vs openssl,
+# Exim's allowlist check vs N), the fleet benchmark (site/enroll/revoke vs a naive laptop
 # play), then goal verdicts, tables and docs/performance.png.
 # BENCH_QUICK=1 for small N (a few minutes). Exit 0 when everything ran; a missed timing goal is
 # reported, not an error.

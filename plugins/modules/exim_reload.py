@@ -42,6 +42,12 @@ options:
   pid_file:
     description: The daemon's pid file, for O(method=pid_file).
     type: path
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock of O(state_directory), held from the decision to the record of
+        the reload, so that a change another run publishes meanwhile is never taken as reloaded.
+    type: int
+    default: 300
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - certrelay.exim.attributes
@@ -109,11 +115,23 @@ def main():
             method=dict(type='str', required=True, choices=['service', 'pid_file', 'none']),
             service=dict(type='str'),
             pid_file=dict(type='path'),
+            lock_timeout=dict(type='int', default=300),
         ),
         required_if=[('method', 'service', ['service']), ('method', 'pid_file', ['pid_file'])],
         supports_check_mode=True,
     )
     params = module.params
+    if module.check_mode or not os.path.isdir(params['state_directory']):
+        module.exit_json(**decide_and_reload(module, params))
+    try:
+        with gen.Lock(params['state_directory'], params['lock_timeout'], 'certrelay.exim.exim_reload'):
+            result = decide_and_reload(module, params)
+    except gen.StateError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+def decide_and_reload(module, params):
     stamp = os.path.join(params['state_directory'], gen.RELOADED)
     pid = None
     if params['method'] == 'service':
@@ -129,13 +147,13 @@ def main():
     newest = eximlib.newest_change([os.path.join(params['state_directory'], gen.CURRENT)] + params['watch'])
     due = running and newest > max(eximlib.stamp_time(stamp), started or 0.0)
     if not due or module.check_mode:
-        module.exit_json(changed=due, running=running, reloaded=due)
+        return dict(changed=due, running=running, reloaded=due)
     if params['method'] == 'service':
         reload_service(module, params['service'])
     else:
         os.kill(pid, signal.SIGHUP)
     eximlib.write_stamp(stamp)
-    module.exit_json(changed=True, running=running, reloaded=True)
+    return dict(changed=True, running=running, reloaded=True)
 
 
 if __name__ == '__main__':
