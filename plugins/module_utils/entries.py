@@ -42,7 +42,8 @@ def check_entries(entries, now=None):
     """Everything the roles need to know about a list of entries, in one pass.
 
     Returns entries (state defaulted to present), present (name, fingerprint, expired, not_after,
-    subject of every present entry whose certificate parses, in input order) and problems (lists
+    subject of every present entry whose certificate parses, in input order), listed (the names of
+    every entry whose state is present, usable or not) and problems (lists
     of names per kind of problem, name and reason for unusable certificates; all empty when the
     input is fine). Never raises for bad entries: the caller words the error, naming every bad
     entry at once.
@@ -78,4 +79,5 @@ def check_entries(entries, now=None):
     problems['duplicate_names'] = _names_seen_twice(item['name'] for item in normalized
                                                     if isinstance(item.get('name'), str))
     problems['duplicate_certificates'] = shared_certificates((c['name'], c['fingerprint']) for c in present)
-    return dict(entries=normalized, present=present, problems=problems)
+    listed = [item['name'] for item in normalized if item['state'] == 'present' and isinstance(item.get('name'), str)]
+    return dict(entries=normalized, present=present, listed=listed, problems=problems)

@@ -44,13 +44,26 @@ options:
     type: str
     required: true
   server_certificate:
-    description: The relay's certificate (PEM), written to C(server.crt) (mode 0644).
+    description: The relay's certificate (PEM), written to C(server.crt) (mode 0644). Required unless O(revoke_only).
     type: str
-    required: true
   server_privatekey:
-    description: The relay's unencrypted private key (PEM), written to C(server.key) (mode 0640). Never logged.
+    description:
+      - The relay's unencrypted private key (PEM), written to C(server.key) (mode 0640). Never logged.
+        Required unless O(revoke_only).
     type: str
-    required: true
+  revoke_only:
+    description:
+      - Only take out of the current generation every certificate not named in O(keep); everything
+        else (server certificate and key, allowlist mode, ACL, the kept certificates as they are now)
+        stays. For a run whose input cannot be applied - it must still never leave a certificate it
+        removes trusted. O(certificates) is not used then.
+    type: bool
+    default: false
+  keep:
+    description: With O(revoke_only), the names of the certificates that stay trusted.
+    type: list
+    elements: str
+    default: []
   certificates:
     description: The client certificates the trust directory holds, exactly.
     type: list
@@ -186,6 +199,7 @@ unmanaged:
   elements: str
 """
 
+import contextlib
 import os
 import re
 import stat
@@ -273,27 +287,46 @@ def current_certificates(generation):
 class Plan(object):
     """Every file a generation must hold, and how to check and build the derived ones."""
 
-    def __init__(self, module, params, pems, fingerprints, uid, gid):
+    def __init__(self, module, params, pems, fingerprints, gid, server, acl, mode):
+        """server: (certificate, key) bytes; acl: the ACL text with CERTRELAY_ALLOWED, or None."""
         self.module, self.params, self.pems, self.fingerprints = module, params, pems, fingerprints
-        state = params['state_directory']
-        live = os.path.join(state, gen.CURRENT)
-        mode = params['allowlist']
-        lsearch, dbm = os.path.join(live, 'allowlist'), os.path.join(live, DBM)
         public = dict(mode=0o644, uid=0, gid=gid)
+        lsearch, dbm = live_paths(params)
         self.files = {
-            'server.crt': gen.Wanted(to_bytes(params['server_certificate'].strip() + '\n'), **public),
-            'server.key': gen.Wanted(to_bytes(params['server_privatekey'].strip() + '\n'), 0o640, 0, gid),
+            'server.crt': gen.Wanted(server[0], **public),
+            'server.key': gen.Wanted(server[1], 0o640, 0, gid),
             'allowlist': gen.Wanted(eximlib.lsearch_allowlist(fingerprints), **public),
             'allowlist.conf': gen.Wanted(eximlib.allowlist_macros(mode, fingerprints, lsearch, dbm), **public),
         }
-        if params['acl'] is not None:
+        if acl is not None:
             condition = eximlib.allowed_condition(mode, fingerprints, lsearch, dbm)
-            self.files['acl_check_rcpt'] = gen.Wanted(
-                to_bytes(params['acl'].replace(eximlib.ALLOWED_TOKEN, condition)), **public)
+            self.files['acl_check_rcpt'] = gen.Wanted(to_bytes(acl.replace(eximlib.ALLOWED_TOKEN, condition)), **public)
         for name, pem in pems.items():
             self.files['%s/%s%s' % (TRUST, name, SUFFIX)] = gen.Wanted(pem, **public)
         self.dbm = mode == 'dbm'
-        self.uid, self.gid = uid, gid
+        self.gid = gid
+
+    @classmethod
+    def requested(cls, module, params, pems, fingerprints, gid):
+        server = tuple(to_bytes(params[key].strip() + '\n') for key in ('server_certificate', 'server_privatekey'))
+        return cls(module, params, pems, fingerprints, gid, server, params['acl'], params['allowlist'])
+
+    @classmethod
+    def without(cls, module, params, previous, certificates, removed, gid):
+        """The previous generation as it is, less the removed certificates: its server certificate
+        and key, allowlist mode and ACL are kept (the requested ones may be what failed)."""
+        keep = dict((name, item) for name, item in certificates.items() if name not in removed)
+        old_fingerprints = dict((name, item[1]) for name, item in certificates.items())
+        header = (read_bytes(os.path.join(previous, 'allowlist.conf')) or b'').decode('ascii', 'replace')
+        match = re.search(r'\((macro|file|dbm) mode\)', header)
+        mode = match.group(1) if match else params['allowlist']
+        acl = read_bytes(os.path.join(previous, 'acl_check_rcpt'))
+        if acl is not None:
+            old = eximlib.allowed_condition(mode, old_fingerprints, *live_paths(params))
+            acl = acl.decode('utf-8', 'replace').replace(old, eximlib.ALLOWED_TOKEN)
+        server = tuple(read_bytes(os.path.join(previous, name)) or b'' for name in ('server.crt', 'server.key'))
+        return cls(module, params, dict((n, i[0]) for n, i in keep.items()),
+                   dict((n, i[1]) for n, i in keep.items()), gid, server, acl, mode)
 
     def differences(self, generation, previous_certificates):
         """(relpaths that differ, are missing or are no longer wanted; entries the module did not
@@ -410,13 +443,11 @@ def validate(module, params, generation, config_text):
 
 
 def revoke_only(module, params, previous, removed, gid):
-    """Publish the current generation without the removed certificates (after another failure),
-    validated with the configuration in place (the new one is not installed)."""
-    keep = dict((name, item) for name, item in current_certificates(previous).items() if name not in removed)
-    pems = dict((name, item[0]) for name, item in keep.items())
-    fingerprints = dict((name, item[1]) for name, item in keep.items())
-    plan = Plan(module, params, pems, fingerprints, 0, gid)
-    builder = plan.build(previous, plan.differences(previous, keep)[0])
+    """Publish the current generation without the removed certificates (after another failure, or
+    for input that cannot be applied), validated with the configuration in place."""
+    certificates = current_certificates(previous)
+    plan = Plan.without(module, params, previous, certificates, removed, gid)
+    builder = plan.build(previous, plan.differences(previous, certificates)[0])
     try:
         validate(module, params, builder.path, live_config(params))
         return builder.publish()
@@ -453,6 +484,12 @@ def publish(module, params, plan, previous, differ, removed, gid):
     return published
 
 
+def live_paths(params):
+    """The allowlist files as Exim reads them (through the current link)."""
+    live = os.path.join(params['state_directory'], gen.CURRENT)
+    return os.path.join(live, 'allowlist'), os.path.join(live, DBM)
+
+
 def live_config(params):
     """The configuration in place, as text, or None when there is none."""
     if params['config_file'] and os.path.isfile(params['config_file']):
@@ -473,8 +510,10 @@ def main():
         argument_spec=dict(
             state_directory=dict(type='path', required=True),
             group=dict(type='str', required=True),
-            server_certificate=dict(type='str', required=True),
-            server_privatekey=dict(type='str', required=True, no_log=True),
+            server_certificate=dict(type='str'),
+            server_privatekey=dict(type='str', no_log=True),
+            revoke_only=dict(type='bool', default=False),
+            keep=dict(type='list', elements='str', default=[]),
             certificates=dict(type='list', elements='dict', default=[], no_log=False, options=dict(
                 name=dict(type='str', required=True),
                 certificate=dict(type='str'),
@@ -492,23 +531,27 @@ def main():
             holder=dict(type='str', default='certrelay.exim.relay_state'),
         ),
         required_by=dict(config=['config_file']),
+        required_if=[('revoke_only', False, ['server_certificate', 'server_privatekey'])],
         supports_check_mode=True,
     )
     params = module.params
     state = params['state_directory'] = os.path.abspath(params['state_directory'])
     st = os.lstat(state) if os.path.lexists(state) else None
     # In check mode the directory may be one an earlier task would have created.
-    if (st is None and not module.check_mode) or (st is not None and not stat.S_ISDIR(st.st_mode)):
+    if (st is None and not module.check_mode and not params['revoke_only']) \
+            or (st is not None and not stat.S_ISDIR(st.st_mode)):
         module.fail_json(msg='%s must be an existing directory (not a symlink)' % state)
     if st is not None and (st.st_uid != 0 or st.st_mode & 0o022):
         module.fail_json(msg='%s must belong to root and be writable by nobody else (it decides what Exim '
                              'trusts): owner uid %d, mode %04o' % (state, st.st_uid, stat.S_IMODE(st.st_mode)))
+    gid = resolve_group(module, params['group'])
+    if params['revoke_only']:
+        module.exit_json(**revocations(module, params, gid))
     try:
         pem_certificate_ders(params['server_certificate'], 'server_certificate')
         pem_private_key_label(params['server_privatekey'], 'server_privatekey')
     except CertificateError as exc:
         module.fail_json(msg=to_native(exc))
-    gid = resolve_group(module, params['group'])
     pems, fingerprints = wanted_certificates(module, params['certificates'])
     if module.check_mode:
         module.exit_json(**transition(module, params, pems, fingerprints, gid, check=True))
@@ -520,6 +563,30 @@ def main():
     module.exit_json(**result)
 
 
+def revocations(module, params, gid):
+    """revoke_only: the current generation less every certificate not listed as present."""
+    state = params['state_directory']
+    listed = set(params['keep'])
+    result = dict(changed=False, generation='', added=[], updated=[], removed=[], fingerprints={},
+                  config_changed=False, removed_legacy=[], removed_leftovers=[], unmanaged=[])
+    if not os.path.isdir(state):
+        return result
+    lock = contextlib.nullcontext() if module.check_mode else gen.Lock(state, params['lock_timeout'], params['holder'])
+    try:
+        with lock:
+            previous = gen.current_generation(state)
+            certificates = current_certificates(previous)
+            removed = sorted(name for name in certificates if name not in listed)
+            result.update(generation=previous or '', removed=removed, changed=bool(removed),
+                          fingerprints=dict((n, i[1]) for n, i in certificates.items() if n not in removed))
+            if removed and not module.check_mode:
+                result['generation'] = revoke_only(module, params, previous, set(removed), gid)
+                gen.remove_entry(previous)
+    except (gen.StateError, OSError) as exc:
+        module.fail_json(msg='the certificates this run removes could not be taken out: %s' % exc, **result)
+    return result
+
+
 def transition(module, params, pems, fingerprints, gid, check):
     state = params['state_directory']
     previous = gen.current_generation(state)
@@ -527,7 +594,7 @@ def transition(module, params, pems, fingerprints, gid, check):
     added = sorted(name for name in pems if name not in old)
     removed = sorted(name for name in old if name not in pems)
     updated = sorted(name for name in pems if name in old and old[name][0] != pems[name])
-    plan = Plan(module, params, pems, fingerprints, 0, gid)
+    plan = Plan.requested(module, params, pems, fingerprints, gid)
     differ, unexpected = plan.differences(previous, old)
     config_changed = params['config'] is not None and read_bytes(params['config_file']) != to_bytes(params['config'])
     leftovers = gen.leftovers(state) if os.path.isdir(state) else []

@@ -123,6 +123,22 @@ def test_a_burst_over_one_connection_is_delivered_at_once(relay_server, fleet, t
     assert sorted(subjects()) == [f'burst-{n:02d}' for n in range(20)]  # each exactly once
 
 
+def test_a_run_with_a_bad_new_entry_still_revokes(relay_server, fleet):
+    relay = relay_server([fleet['alice'], fleet['bob']], allowlist='macro')
+    assert relay.swaks(fleet['bob']).rcpt_reply == ALLOWED
+    before = (relay.config.read_bytes(), (relay.current / 'server.crt').read_bytes())
+    wanted = [fleet['alice'], client_entry(fleet['bob'], 'absent'), {'name': 'mallory', 'certificate': 'not a PEM'}]
+    result = relay.apply(wanted)
+    assert result.returncode != 0
+    assert "client 'mallory' is unusable" in result.output, result.output
+    assert generation_state(relay) == {'alice': fleet['alice'].fingerprint}
+    assert (relay.config.read_bytes(), (relay.current / 'server.crt').read_bytes()) == before
+    assert exim.wait_for(lambda: 'SIGHUP received' in relay.log_text(), timeout=5), result.output
+    assert exim.wait_listening(relay.port)
+    assert relay.swaks(fleet['bob']).rcpt_reply == REFUSED
+    assert relay.swaks(fleet['alice']).rcpt_reply == ALLOWED
+
+
 def test_planted_and_leftover_files_are_never_trusted(relay_server, fleet):
     relay = relay_server([fleet['alice']], allowlist='file')
     trust = relay.trust_dir

@@ -23,32 +23,34 @@ def entry(name, certificate):
 
 
 def bad_inputs(alice, bob, server):
+    """Each case keeps listing the relay's clients (alice, bob): a case that dropped one would
+    revoke it, which a failed run still does (tests/integration/test_relay_state.py)."""
     other_server = pki.server_cert('other')
     expired = pki.client_cert('old', expired=True)
     return {
         'garbage certificate': (
-            {'exim_server_client_certs': [client_entry(alice), entry('mallory', 'hello, I am a cert')]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), entry('mallory', 'hello, I am a cert')]},
             r"client 'mallory' is unusable: .*no PEM certificate"),
         'private key as certificate': (
-            {'exim_server_client_certs': [client_entry(alice), entry('keyholder', bob.key_pem)]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), entry('keyholder', bob.key_pem)]},
             r"client 'keyholder' is unusable: .*private key"),
         'truncated certificate': (
-            {'exim_server_client_certs': [entry('cut', alice.cert_pem[:200])]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), entry('cut', alice.cert_pem[:200])]},
             r"client 'cut' is unusable: .*truncated"),
         'duplicate names': (
-            {'exim_server_client_certs': [client_entry(alice), entry('alice', bob.cert_pem)]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), entry('alice', bob.cert_pem)]},
             r'names given more than once: alice'),
         'same certificate under two names': (
-            {'exim_server_client_certs': [client_entry(alice), entry('alice2', alice.cert_pem)]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), entry('alice2', alice.cert_pem)]},
             r'same certificate is listed under several names: alice = alice2'),
         'expired certificate': (
-            {'exim_server_client_certs': [client_entry(alice), client_entry(expired)]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), client_entry(expired)]},
             r'expired certificates \(set exim_server_allow_expired to accept them\): old'),
         'empty allowlist': (
             {'exim_server_client_certs': [client_entry(alice, 'absent'), client_entry(bob, 'absent')]},
             r'no client certificate is present'),
         'path in a name': (
-            {'exim_server_client_certs': [entry('../evil', alice.cert_pem)]},
+            {'exim_server_client_certs': [client_entry(alice), client_entry(bob), entry('../evil', alice.cert_pem)]},
             r'invalid names .*\.\./evil'),
         'server key does not match': (
             {'exim_server_tls_privatekey': other_server.key_pem},
@@ -61,6 +63,7 @@ def bad_inputs(alice, bob, server):
             r'exim_server_allowlist'),
         'certificate file a lookup cannot find': (
             {'exim_server_client_certs': [client_entry(alice),
+                                          client_entry(bob),
                                           entry('ghost', "{{ lookup('ansible.builtin.file', 'fleet/ghost.pem') }}")]},
             r"Unable to access the file 'fleet/ghost.pem'"),
     }

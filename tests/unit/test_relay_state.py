@@ -274,3 +274,26 @@ def test_validation_reads_the_new_generation_as_exim_does(tmp_path, relay, creds
     second = run(dict(args(state, relay, [creds[0], entry(creds[1], 'absent')]), **common))
     assert not second.get('failed'), second
     assert second['removed'] == ['bob', 'carol']
+
+
+def test_revoke_only_keeps_everything_but_the_removed_certificates(state, relay, creds):
+    acl = 'accept verify = certificate\n       condition = CERTRELAY_ALLOWED\n'
+    run(args(state, relay, creds, allowlist='macro', acl=acl))
+    crt_before = (current(state) / 'server.crt').read_bytes()
+    other = server_cert('other')
+    # the requested server certificate and mode are ignored: only the current ones stay
+    result = run(dict(args(state, other, [], allowlist='file'), revoke_only=True, keep=['alice', 'carol']))
+    assert result['changed'] and result['removed'] == ['bob']
+    assert (current(state) / 'server.crt').read_bytes() == crt_before
+    assert sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem', 'carol.pem']
+    written = (current(state) / 'acl_check_rcpt').read_text()
+    assert creds[1].fingerprint not in written and creds[0].fingerprint in written and 'inlist' in written
+    assert creds[1].fingerprint not in (current(state) / 'allowlist.conf').read_text()
+    again = run(dict(args(state, other, []), revoke_only=True, keep=['alice', 'carol']))
+    assert not again['changed']
+
+
+def test_revoke_only_without_a_state_changes_nothing(tmp_path, relay):
+    result = run(dict(args(tmp_path / 'none', relay, []), revoke_only=True, keep=[]))
+    assert not result['changed'] and not result.get('failed')
+    assert not (tmp_path / 'none').exists()
