@@ -258,12 +258,14 @@ def wanted_certificates(module, certificates):
     return pems, fingerprints
 
 
-def current_certificates(generation):
+def current_certificates(generation, pems=None, fingerprints=None):
     """name -> (PEM bytes, fingerprint) of the certificates this module put in a generation.
 
     Its own allowlist is the manifest: a file in trust/ it does not list, or whose fingerprint
-    differs from the listed one, was not written by this module.
+    differs from the listed one, was not written by this module. A file byte-equal to the wanted
+    PEM of that name (pems, fingerprints: already decoded) is not decoded again.
     """
+    pems, fingerprints = pems or {}, fingerprints or {}
     found = {}
     listed = read_bytes(os.path.join(generation, 'allowlist')) if generation else None
     for line in (listed or b'').decode('ascii', 'replace').splitlines():
@@ -275,6 +277,10 @@ def current_certificates(generation):
             continue
         path = os.path.join(generation, TRUST, name + SUFFIX)
         content = read_bytes(path) if stat.S_ISREG(os.lstat(path).st_mode if os.path.lexists(path) else 0) else None
+        if content is not None and pems.get(name) == content:
+            if fingerprints[name] == fingerprint:
+                found[name] = (content, fingerprint)
+            continue
         try:
             der = pem_certificate_ders(content.decode('ascii'), path)[0]
         except (CertificateError, UnicodeDecodeError, AttributeError):
@@ -553,14 +559,17 @@ def main():
     except CertificateError as exc:
         module.fail_json(msg=to_native(exc))
     pems, fingerprints = wanted_certificates(module, params['certificates'])
+    # Not the whole list again in the result: megabytes of certificates at fleet scale.
+    invocation = dict(module_args=dict(params, server_privatekey='********', certificates=[
+        dict(name=item['name'], state=item['state']) for item in params['certificates']]))
     if module.check_mode:
-        module.exit_json(**transition(module, params, pems, fingerprints, gid, check=True))
+        module.exit_json(invocation=invocation, **transition(module, params, pems, fingerprints, gid, check=True))
     try:
         with gen.Lock(state, params['lock_timeout'], params['holder']):
             result = transition(module, params, pems, fingerprints, gid, check=False)
     except gen.StateError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+        module.fail_json(msg=str(exc), invocation=invocation)
+    module.exit_json(invocation=invocation, **result)
 
 
 def revocations(module, params, gid):
@@ -590,7 +599,7 @@ def revocations(module, params, gid):
 def transition(module, params, pems, fingerprints, gid, check):
     state = params['state_directory']
     previous = gen.current_generation(state)
-    old = current_certificates(previous)
+    old = current_certificates(previous, pems, fingerprints)
     added = sorted(name for name in pems if name not in old)
     removed = sorted(name for name in old if name not in pems)
     updated = sorted(name for name in pems if name in old and old[name][0] != pems[name])
