@@ -88,15 +88,18 @@ def process_start(pid):
 
 
 def exim_pid(pid_file):
-    """The pid in an Exim pid file when that process runs and is an Exim, else None."""
+    """The pid in an Exim pid file when that process runs and is an Exim daemon (-bd), else None:
+    a stale file's number may belong to another process by now."""
     try:
         with open(pid_file) as handle:
             pid = int(handle.read().split()[0])
         with open('/proc/%d/comm' % pid) as handle:
             comm = handle.read().strip()
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            args = handle.read().split(b'\0')
     except (OSError, ValueError, IndexError):
         return None
-    return pid if comm.startswith('exim') else None
+    return pid if comm.startswith('exim') and any(arg.startswith(b'-bd') for arg in args) else None
 
 
 def newest_change(paths):
