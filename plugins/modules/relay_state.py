@@ -480,14 +480,27 @@ def publish(module, params, plan, previous, differ, removed, gid):
         try:
             revoke_only(module, params, previous, set(removed), gid)
         except (gen.StateError, OSError) as again:
-            raise gen.StateError('%s; the certificates this run removes (%s) could not be taken out either '
-                                 '(%s): the previous state is unchanged' % (problem, ', '.join(removed), again)) from None
+            untrust_in_place(previous, removed)
+            raise gen.StateError('%s; a generation without the certificates this run removes (%s) could not be '
+                                 'written either (%s): their files were deleted from the current trust directory '
+                                 'instead, so Exim no longer verifies them' % (problem, ', '.join(removed), again)) from None
         gen.remove_entry(previous)
         raise gen.StateError('%s; the certificates this run removes (%s) are no longer trusted, nothing else '
                              'changed' % (problem, ', '.join(removed))) from None
     if previous:
         gen.remove_entry(previous)
     return published
+
+
+def untrust_in_place(generation, names):
+    """Last resort when nothing can be written: delete the certificates and their hash links from
+    the current trust directory (only removes trust: those clients fail verification)."""
+    trust = os.path.join(generation, TRUST)
+    files = set(name + SUFFIX for name in names)
+    for entry in os.listdir(trust):
+        path = os.path.join(trust, entry)
+        if entry in files or (os.path.islink(path) and os.readlink(path) in files):
+            os.unlink(path)
 
 
 def live_paths(params):

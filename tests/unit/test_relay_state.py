@@ -297,3 +297,22 @@ def test_revoke_only_without_a_state_changes_nothing(tmp_path, relay):
     result = run(dict(args(tmp_path / 'none', relay, []), revoke_only=True, keep=[]))
     assert not result['changed'] and not result.get('failed')
     assert not (tmp_path / 'none').exists()
+
+
+def test_when_nothing_can_be_written_the_revoked_files_are_deleted_in_place(state, relay, creds, monkeypatch):
+    run(args(state, relay, creds))
+    original = generations.Builder.write
+
+    def full_disk(self, relpath, wanted):
+        raise generations.worded(OSError(errno.ENOSPC, 'No space left on device'), self._target(relpath))
+
+    monkeypatch.setattr(generations.Builder, 'write', full_disk)
+    result = run(args(state, relay, [creds[0], entry(creds[1], 'absent'), client_cert('dave', kind='ec')]))
+    monkeypatch.setattr(generations.Builder, 'write', original)
+    assert result['failed'] and 'deleted from the current trust directory' in result['msg']
+    trust = current(state) / 'trust'
+    assert sorted(p.name for p in trust.glob('*.pem')) == ['alice.pem']
+    assert all(os.readlink(p) == 'alice.pem' for p in trust.iterdir() if p.is_symlink())
+    done = run(args(state, relay, [creds[0], entry(creds[1], 'absent')]))
+    assert done['changed'] and sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
+    assert 'bob' not in (current(state) / 'allowlist').read_text()
