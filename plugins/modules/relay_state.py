@@ -226,7 +226,10 @@ TRUST = 'trust'
 DBM = 'allowlist.db'
 SUFFIX = '.pem'
 # Every top-level file a generation can hold (which ones depends on the options).
-OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', DBM)
+# The hash links the rehash tool made in a generation, one "link target" per line: any other link
+# in its trust directory was not made by this module.
+LINKS = 'hashlinks'
+OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', DBM, LINKS)
 ALLOWLIST_LINE = re.compile(r'^([0-9A-F]{64}): (\S+)$')
 
 
@@ -345,10 +348,14 @@ class Plan(object):
         differ = [rel for rel, wanted in sorted(self.files.items())
                   if not gen.same_file(os.path.join(generation, rel), wanted, known.get(rel))]
         ours = set(OWN_FILES) | set(known)
+        made = set(tuple(line.split(' ', 1)) for line in
+                   (read_bytes(os.path.join(generation, LINKS)) or b'').decode('ascii', 'replace').splitlines())
         unexpected = []
         links = {}
         for rel, st in sorted(found.items()):
             if rel in self.files or rel == TRUST and stat.S_ISDIR(st.st_mode):
+                continue
+            if rel == LINKS and stat.S_ISREG(st.st_mode):
                 continue
             if rel == DBM and self.dbm and stat.S_ISREG(st.st_mode) \
                     and (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, self.gid, 0o644):
@@ -357,12 +364,13 @@ class Plan(object):
                 differ.append(rel)  # written by this module, no longer wanted
                 continue
             head, tail = os.path.split(rel)
-            if head == TRUST and stat.S_ISLNK(st.st_mode) and HASH_LINK.match(tail):
+            if head == TRUST and stat.S_ISLNK(st.st_mode) and HASH_LINK.match(tail) \
+                    and (tail, os.readlink(os.path.join(generation, rel))) in made:
                 target = os.readlink(os.path.join(generation, rel))
-                if '/' not in target and '%s/%s' % (TRUST, target) in self.files:
+                if '%s/%s' % (TRUST, target) in self.files:
                     links.setdefault(target, []).append(tail)
                     continue
-                if '/' not in target and '%s/%s' % (TRUST, target) in ours:
+                if '%s/%s' % (TRUST, target) in ours:
                     continue  # the link of a certificate this run removes
             unexpected.append(rel)
         if self.dbm and DBM not in found:
@@ -397,9 +405,13 @@ class Plan(object):
                 builder.write(rel, self.files[rel])
             how = self.rehash_command()
             if how is not None and self.pems:
-                rc, out, err = self.module.run_command(how + [os.path.join(builder.path, TRUST)])
+                trust = os.path.join(builder.path, TRUST)
+                rc, out, err = self.module.run_command(how + [trust])
                 if rc != 0:
                     raise gen.StateError('%s failed: %s' % (' '.join(how), (err or out).strip()))
+                made = sorted('%s %s\n' % (entry, os.readlink(os.path.join(trust, entry)))
+                              for entry in os.listdir(trust) if os.path.islink(os.path.join(trust, entry)))
+                builder.write(LINKS, gen.Wanted(''.join(made).encode('ascii'), 0o644, 0, self.gid))
             if self.dbm:
                 self.build_dbm(builder, previous)
         except BaseException:

@@ -316,3 +316,12 @@ def test_when_nothing_can_be_written_the_revoked_files_are_deleted_in_place(stat
     done = run(args(state, relay, [creds[0], entry(creds[1], 'absent')]))
     assert done['changed'] and sorted(p.name for p in (current(state) / 'trust').glob('*.pem')) == ['alice.pem']
     assert 'bob' not in (current(state) / 'allowlist').read_text()
+
+
+def test_a_planted_hash_link_to_a_trusted_certificate_is_removed(state, relay, creds):
+    run(args(state, relay, creds))
+    (current(state) / 'trust' / 'deadbeef.7').symlink_to('alice.pem')
+    result = run(args(state, relay, creds))
+    assert result['changed'] and result['unmanaged'] == ['trust/deadbeef.7']
+    assert not (current(state) / 'trust' / 'deadbeef.7').exists()
+    assert not run(args(state, relay, creds))['changed']
