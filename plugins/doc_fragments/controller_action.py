@@ -21,3 +21,14 @@ attributes:
   platform:
     platforms: posix
 """
+
+    # Actions that only read (certrelay.exim.controller_action.read_only).
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+"""

@@ -23,16 +23,11 @@ options:
     description: Name of the variable holding the list.
     type: str
     required: true
-attributes:
-  check_mode:
-    support: full
-    details: Reads only; the same in check mode.
-  diff_mode:
-    support: none
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - certrelay.exim.controller_action
+  - certrelay.exim.controller_action.read_only
 notes:
   - The same result as the P(certrelay.exim.cert_entries#filter) filter on the templated list.
 """

@@ -36,16 +36,11 @@ options:
         empty), the names are checked against the inventory and the fleet directory and returned
         as RV(revoking).
     type: raw
-attributes:
-  check_mode:
-    support: full
-    details: Reads only; the same in check mode.
-  diff_mode:
-    support: none
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - certrelay.exim.controller_action
+  - certrelay.exim.controller_action.read_only
 notes:
   - Reads the task variables C(groups) (C(relays), C(laptops)), C(ansible_play_hosts_all) and, per
     host of the run, C(certrelay_relay), C(exim_client_smarthost), C(exim_client_smarthost_port)
