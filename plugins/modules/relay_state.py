@@ -314,6 +314,7 @@ class Plan(object):
             self.files['%s/%s%s' % (TRUST, name, SUFFIX)] = gen.Wanted(pem, **public)
         self.dbm = mode == 'dbm'
         self.gid = gid
+        self.rehash = self.rehash_command()  # looked up (and warned about) once
 
     @classmethod
     def requested(cls, module, params, pems, fingerprints, gid):
@@ -375,7 +376,7 @@ class Plan(object):
             unexpected.append(rel)
         if self.dbm and DBM not in found:
             differ.append(DBM)
-        if self.rehash_command() is not None and set(links) != set(name + SUFFIX for name in self.pems):
+        if self.rehash is not None and set(links) != set(name + SUFFIX for name in self.pems):
             differ.append('%s/ (hash links)' % TRUST)
         return differ, unexpected
 
@@ -403,7 +404,7 @@ class Plan(object):
             builder.mkdir(TRUST)
             for rel in sorted(self.files):
                 builder.write(rel, self.files[rel])
-            how = self.rehash_command()
+            how = self.rehash
             if how is not None and self.pems:
                 trust = os.path.join(builder.path, TRUST)
                 rc, out, err = self.module.run_command(how + [trust])
@@ -460,10 +461,10 @@ def validate(module, params, generation, config_text):
                              'switched: %s' % problem)
 
 
-def revoke_only(module, params, previous, removed, gid):
+def revoke_only(module, params, previous, certificates, removed, gid):
     """Publish the current generation without the removed certificates (after another failure, or
-    for input that cannot be applied), validated with the configuration in place."""
-    certificates = current_certificates(previous)
+    for input that cannot be applied), validated with the configuration in place; certificates:
+    current_certificates() of previous."""
     plan = Plan.without(module, params, previous, certificates, removed, gid)
     builder = plan.build(previous, plan.differences(previous, certificates)[0])
     try:
@@ -474,7 +475,7 @@ def revoke_only(module, params, previous, removed, gid):
         raise
 
 
-def publish(module, params, plan, previous, differ, removed, gid):
+def publish(module, params, plan, previous, certificates, differ, removed, gid):
     """Build, validate and switch to the plan's generation; on failure still publish the removals."""
     try:
         builder = plan.build(previous, differ)
@@ -490,7 +491,7 @@ def publish(module, params, plan, previous, differ, removed, gid):
         if not (removed and previous):
             raise problem from None
         try:
-            revoke_only(module, params, previous, set(removed), gid)
+            revoke_only(module, params, previous, certificates, set(removed), gid)
         except (gen.StateError, OSError) as again:
             untrust_in_place(previous, removed)
             raise gen.StateError('%s; a generation without the certificates this run removes (%s) could not be '
@@ -614,7 +615,7 @@ def revocations(module, params, gid):
             result.update(generation=previous or '', removed=removed, changed=bool(removed),
                           fingerprints=dict((n, i[1]) for n, i in certificates.items() if n not in removed))
             if removed and not module.check_mode:
-                result['generation'] = revoke_only(module, params, previous, set(removed), gid)
+                result['generation'] = revoke_only(module, params, previous, certificates, set(removed), gid)
                 gen.remove_entry(previous)
     except (gen.StateError, OSError) as exc:
         module.fail_json(msg='the certificates this run removes could not be taken out: %s' % exc, **result)
@@ -666,7 +667,7 @@ def transition(module, params, pems, fingerprints, gid, check):
     if gen.CURRENT in unexpected:
         gen.remove_entry(link)
     if differ or unexpected:
-        result['generation'] = publish(module, params, plan, previous, differ, removed, gid)
+        result['generation'] = publish(module, params, plan, previous, old, differ, removed, gid)
     elif config_changed:
         validate(module, params, previous, params['config'])
     if config_changed:
