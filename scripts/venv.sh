@@ -10,10 +10,13 @@ VENV=$REPO/.venv
 STAMP=$VENV/.requirements.stamp
 
 find_python() {
-  local c
+  local c p
   for c in ${PYTHON:-} python3.11 python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/null; then
-      command -v "$c"; return 0
+    p=$(command -v "$c" 2>/dev/null) || continue
+    # not the interpreter of the .venv this rebuilds (first on PATH once scripts/env.sh ran)
+    case "$p" in "$VENV"/*) p=$(PATH=$(echo "$PATH" | tr ':' '\n' | grep -vx "$VENV/bin" | paste -sd:) command -v "$c") || continue ;; esac
+    if "$p" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' 2>/dev/null; then
+      echo "$p"; return 0
     fi
   done
   echo "venv: need Python >= 3.11 (set PYTHON=...)" >&2
