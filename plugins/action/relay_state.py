@@ -17,11 +17,10 @@ __metaclass__ = type
 
 import json
 
-from ansible import constants as C
-from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.module_utils.common.text.converters import to_text
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
+
+from ansible_collections.certrelay.exim.plugins.plugin_utils.templates import render_options
 
 # Each controller-side option and the module option it becomes.
 RENDERED = (('config_template', 'config'), ('acl_template', 'acl'))
@@ -42,13 +41,7 @@ class ActionModule(ActionBase):
             args['certificates_json'] = json.dumps([dict(name=item.get('name'), state=item.get('state'),
                                                          certificate=item.get('certificate'))
                                                     for item in self._checked_entries(name, task_vars)])
-        for option, target in RENDERED:
-            source = args.pop(option, None)
-            if source is None:
-                continue
-            if target in args:
-                raise AnsibleActionFail('relay_state: %s and %s are mutually exclusive' % (option, target))
-            args[target] = self._render(source, task_vars)
+        args = render_options(self, args, RENDERED, task_vars)
         result.update(self._execute_module(module_name='certrelay.exim.relay_state', module_args=args,
                                            task_vars=task_vars))
         return result
@@ -62,20 +55,3 @@ class ActionModule(ActionBase):
         if check.get('failed'):
             raise AnsibleActionFail('relay_state: %s is the result of a failed check' % name)
         return check['entries']
-
-    def _render(self, source, task_vars):
-        try:
-            path = self._find_needle('templates', source)
-            text = self._loader.get_text_file_contents(path)
-        except AnsibleError as exc:
-            raise AnsibleActionFail(to_text(exc)) from None
-        # The search path of the template action: includes resolve beside the template.
-        searchpath = []
-        for directory in list(task_vars.get('ansible_search_path', [])) + [self._loader.get_basedir()]:
-            searchpath.extend([directory + '/templates', directory])
-        searchpath.append(path.rpartition('/')[0])
-        variables = dict(task_vars)
-        variables.setdefault('ansible_managed', C.config.get_config_value('DEFAULT_MANAGED_STR'))
-        templar = self._templar.copy_with_new_env(searchpath=searchpath, available_variables=variables)
-        rendered = templar.template(trust_as_template(text), escape_backslashes=False)
-        return '' if rendered is None else to_text(rendered)

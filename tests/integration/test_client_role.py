@@ -489,8 +489,8 @@ def test_changed_pin_or_client_key_reloads_a_managed_exim_after_a_check(pki, rel
         hups = daemon_log.read_text(errors='replace').count('SIGHUP received')
         result, done = changed_run(**overrides)
         assert done.count('reload') == 1, (step, done)
-        assert ran_handlers(result, 'managed') == ['Check the live Exim configuration',
-                                                   'Reload the Exim service'], (step, result.output[-3000:])
+        assert ran_handlers(result, 'managed') == ['Check the live Exim configuration (certrelay.exim.client)',
+                                                   'Reload the Exim service (certrelay.exim.client)'], (step, result.output[-3000:])
         assert ran_handlers(result, 'unmanaged') == [], step
         # the running daemon re-executed, so it reads the new files
         assert exim.wait_for(lambda hups=hups: daemon_log.read_text(errors='replace').count('SIGHUP received') > hups,
@@ -579,6 +579,6 @@ def test_remove_on_debian_layout_previews_local_delivery_without_the_smarthost(w
     assert_ok(result)
     # the Debian branch ran (the standalone one did not); what it would write, Debian's fresh
     # install may already have, so the diff alone cannot show it
-    assert task_status(result.output, "Select Debian's local-only configuration") in ('ok', 'changed'), result.output[-3000:]
+    assert task_status(result.output, "Select Debian's local-only settings without the smarthost macros") in ('ok', 'changed'), result.output[-3000:]
     assert task_status(result.output, 'Remove the complete Exim configuration') == 'skipping'
     assert tree_snapshot(Path('/etc/exim4')) == before
