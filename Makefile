@@ -13,10 +13,10 @@ ENV := . scripts/env.sh
 STAGE = @start=$$SECONDS; trap 'echo "<== $@ $$([ $$? -eq 0 ] && echo ok || echo FAILED) ($$((SECONDS - start)) s)"' EXIT; echo "==> $@";
 
 .PHONY: help test deps venv lint ruff yamllint ansible-lint sanity unit integration \
-        molecule molecule-image build changelog-lint demo bench clean distclean host-snapshot host-check
+        molecule molecule-image build galaxy-import changelog-lint demo bench clean distclean host-snapshot host-check
 
 help:
-	@echo "make test         deps, venv, lint, sanity, unit, integration, molecule, build, host-check (what CI runs)"
+	@echo "make test         deps, venv, lint, sanity, unit, integration, molecule, build, galaxy-import, host-check (CI)"
 	@echo "make deps         apt packages (scripts/install-deps.sh)"
 	@echo "make host-check   the host's Exim paths as host-snapshot found them (tests/lib/hoststate.py)"
 	@echo "make venv         .venv from requirements-dev.txt (+ .cache/collections)"
@@ -26,10 +26,11 @@ help:
 	@echo "make integration  pytest tests/integration"
 	@echo "make molecule     molecule test for every scenario under molecule/ (SCENARIO=name for one)"
 	@echo "make build        ansible-galaxy collection build into .build/"
+	@echo "make galaxy-import  the tarball's content, galaxy-importer, antsibull-docs and antsibull-changelog lint"
 	@echo "make demo         scripts/demo.sh"
 	@echo "make bench        benchmarks/run.sh"
 
-test: deps host-snapshot venv lint sanity unit integration molecule build host-check
+test: deps host-snapshot venv lint sanity unit integration molecule build galaxy-import host-check
 	@echo "make test: all stages passed"
 
 deps:
@@ -86,6 +87,9 @@ build: venv
 	rm -rf .build/collection && mkdir -p .build/collection
 	ansible-galaxy collection build --force --output-path .build/collection .
 	ls -l .build/collection/*.tar.gz
+
+galaxy-import: venv
+	$(STAGE) scripts/galaxy-import.sh
 
 changelog-lint: venv
 	$(STAGE) $(ENV)
