@@ -92,7 +92,7 @@ options:
   certificates_json:
     description:
       - The O(certificates) as one JSON text (a list of objects with the same keys), checked by the
-        module itself: for thousands of clients much cheaper to pass and check than as many options.
+        module itself - for thousands of clients much cheaper to pass and check than as many options.
       - Mutually exclusive with O(certificates).
     type: str
   allowlist:
