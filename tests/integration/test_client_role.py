@@ -313,6 +313,9 @@ def client_entry_from(exported):
 def test_check_mode_with_diff_previews_and_writes_nothing(pki, fleet, workdir):
     preview = Fleet(workdir, 'preview')
     before = tree_snapshot(fleet.dir('deliver'))
+    # the 'defaults' host previews the Debian layout: /etc/exim4 as found (an earlier run of the
+    # roles may have left its base directory there) must stay exactly so
+    host_before = tree_snapshot(Path('/etc/exim4'))
     other_port = exim.free_port()
     converged = fleet.hosts['deliver']
     preview.add('changed-port', other_port, pki['relay'], pki['laptop'], directory=fleet.dir('deliver'))
@@ -328,7 +331,7 @@ def test_check_mode_with_diff_previews_and_writes_nothing(pki, fleet, workdir):
     result = preview.apply(check=True, diff=True)
     assert_ok(result)
     assert re.search(r'included: \S+/tasks/debian\.yml for .*\bdefaults\b', result.output), result.output[-3000:]
-    assert not Path('/etc/exim4/certrelay').exists()
+    assert tree_snapshot(Path('/etc/exim4')) == host_before
     for host in preview.hosts:
         assert result.recap(host).get('changed', 0) > 0, host
     assert f'-  port = {converged["exim_client_smarthost_port"]}' in result.output

@@ -22,7 +22,7 @@ def entry(name, certificate):
     return {'name': name, 'certificate': certificate}
 
 
-def bad_inputs(alice, bob, server):
+def bad_inputs(alice, bob, server, root):
     """Each case keeps listing the relay's clients (alice, bob): a case that dropped one would
     revoke it, which a failed run still does (tests/integration/test_relay_state.py)."""
     other_server = pki.server_cert('other')
@@ -66,20 +66,30 @@ def bad_inputs(alice, bob, server):
                                           client_entry(bob),
                                           entry('ghost', "{{ lookup('ansible.builtin.file', 'fleet/ghost.pem') }}")]},
             r"Unable to access the file 'fleet/ghost.pem'"),
+        # the base directory (root:Debian-exim 0755) cannot also be the mailbox's (Debian-exim 0750)
+        'mailbox in the base directory itself': (
+            {'exim_server_deliver_to_file': str(root / 'etc' / 'relayed')},
+            rf"Two of the role's directories are one path: {root}/etc is wanted as exim_server_base_directory "
+            r"\(root:Debian-exim 0755\) and as the directory of exim_server_deliver_to_file \(Debian-exim:Debian-exim 0750\)"),
+        'spool is the state directory': (
+            {'exim_server_spool_directory': str(root / 'etc' / 'state') + '/'},
+            rf'{root}/etc/state is wanted as exim_server_state_directory \(root:Debian-exim 0750\) '
+            r'and as exim_server_spool_directory \(Debian-exim:Debian-exim 0750\)'),
     }
 
 
 CASES = ['garbage certificate', 'private key as certificate', 'truncated certificate',
          'duplicate names', 'same certificate under two names', 'expired certificate',
          'empty allowlist', 'path in a name', 'server key does not match',
-         'server certificate is a key', 'unknown allowlist mode', 'certificate file a lookup cannot find']
+         'server certificate is a key', 'unknown allowlist mode', 'certificate file a lookup cannot find',
+         'mailbox in the base directory itself', 'spool is the state directory']
 
 
 @pytest.fixture(scope='module')
 def failed_runs(good):
     """Every bad case as its own inventory host of one ansible-playbook run (fast, in parallel)."""
     relay, alice, bob = good
-    cases = bad_inputs(alice, bob, relay.server)
+    cases = bad_inputs(alice, bob, relay.server, relay.root)
     hosts = {}
     for index, case in enumerate(CASES):
         host_vars = relay.variables(**cases[case][0])
