@@ -12,8 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = ('Debian', 'RedHat')
-# how defaults/main.yml reads a per-OS value, per role
-PER_OS = {'server': r'__exim_server_os\.(__exim_server_\w+)', 'client': r'\b(__exim_client_\w+) \| default'}
+# how defaults/main.yml reads a per-OS value (both roles the same way)
+PER_OS = {role: r'__exim_%s_os\.(__exim_%s_\w+)' % (role, role) for role in ('server', 'client')}
 
 
 def per_os_defaults(role):
