@@ -7,7 +7,10 @@ set -euo pipefail
 # Also: shellcheck (lets the "shellcheck" test of ansible-test sanity check scripts/*.sh instead of skipping
 # it), git (scripts/sanity.sh; normally part of the base image, like make) and python3-venv (Debian's
 # python3 cannot make the .venv without it).
-PKGS=(exim4-daemon-heavy swaks openssl podman runc debootstrap iproute2 uidmap slirp4netns shellcheck git python3-venv)
+# Building Exim with OpenSSL (scripts/build-exim-openssl.sh): a compiler, dpkg-source for
+# `apt-get source`, and the headers of what that build links: OpenSSL, PCRE2, Berkeley DB.
+PKGS=(exim4-daemon-heavy swaks openssl podman runc debootstrap iproute2 uidmap slirp4netns shellcheck git python3-venv
+      build-essential dpkg-dev pkg-config libssl-dev libpcre2-dev libdb-dev libcrypt-dev)
 
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); else
