@@ -204,3 +204,22 @@ def test_rehash_auto_asks_the_binary_for_its_tls_library(openssl_exim, tmp_path)
     with_tools = run_playbook(playbook, {**variables, 'binary': openssl_exim, 'state': str(state)})
     assert with_tools.returncode == 0 and 'tls_library=openssl' in with_tools.output, with_tools.output
     assert len(hash_links(state / 'current' / 'trust')) == 1
+
+
+def test_a_client_certificate_from_a_system_trusted_ca_never_relays(relay, creds):
+    """The OpenSSL build verifies client certificates against the system CA store too (Exim's
+    setup_certs adds OpenSSL's default verify paths to tls_verify_certificates): a certificate from
+    a CA there verifies (CV=yes) and only the fingerprint allowlist keeps it from relaying. It has
+    the subject of an enrolled laptop, as anyone can have a public CA issue."""
+    ca = pki.make_cert('standin-ca', 'Stand-in Public Root CA', key_ids=True)
+    public = pki.make_cert('public-alice', 'alice.example.com', issuer=ca, key_ids=True)
+    untrusted = relay.swaks(public, subject='openssl-public-ca-untrusted')
+    assert untrusted.rcpt_reply == REFUSED, untrusted.transcript
+    assert f'untrusted client certificate: {public.fingerprint}' in relay.log_text()
+    with openssl.system_trusted_ca(ca.cert_pem):
+        trusted = relay.swaks(public, subject='openssl-public-ca-trusted')
+        assert exim.wait_for(lambda: f'not in the allowlist: {public.fingerprint}' in relay.log_text()), \
+            relay.log_text()[-2000:]
+    assert trusted.rcpt_reply == REFUSED, trusted.transcript
+    assert not exim.file_has(relay.mailbox, '^Subject: openssl-public-ca')
+    assert relay.swaks(creds['alice']).rcpt_reply == ALLOWED

@@ -66,11 +66,17 @@ def rhel_relay_vars(root: Path, port: int, server: Credential, binary: str) -> d
     return values
 
 
+# The client role loads vars/<os_family>.yml with include_vars, which beats inventory variables:
+# only an extra variable can name RedHat.yml on this Debian host.
+RHEL_CLIENT_EXTRA_VARS = {
+    '__exim_client_os_vars': {'files': ['RedHat.yml'], 'paths': [str(REPO / 'roles' / 'client' / 'vars')]},
+}
+
+
 def rhel_laptop_overrides(root: Path, binary: str) -> dict:
-    """Client role variables for the RedHat variable set on this Debian host (see rhel_relay_vars),
-    RHEL's paths under root, and binary."""
+    """Client role variables for RHEL's paths under root and binary; with RHEL_CLIENT_EXTRA_VARS
+    (extra variables) the role runs with its RedHat variable set on this Debian host."""
     return {
-        '__exim_client_os_vars': {'files': ['RedHat.yml'], 'paths': [str(REPO / 'roles' / 'client' / 'vars')]},
         'exim_client_binary': binary,
         'exim_client_config_file': str(root / 'etc' / 'exim' / 'exim.conf'),
         'exim_client_spool_directory': str(root / 'var' / 'spool' / 'exim'),
