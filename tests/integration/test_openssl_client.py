@@ -106,6 +106,12 @@ class Laptops:
 
     def __init__(self, root: Path, binary: str):
         self.root, self.binary, self.hosts = root, binary, {}
+        root.mkdir()
+        # what the role is given as exim_client_binary: the build, with every call recorded
+        self.calls = root / 'binary-calls'
+        self.wrapper = root / 'exim'
+        self.wrapper.write_text(f'#!/bin/sh\necho "$*" >>{self.calls}\nexec {binary} "$@"\n')
+        self.wrapper.chmod(0o755)
 
     def add(self, host, port, pinned, laptop):
         case = self.root / host
@@ -115,7 +121,7 @@ class Laptops:
             'exim_client_layout': 'standalone',
             'exim_client_install_packages': False,
             'exim_client_manage_service': False,
-            **rhel_laptop_overrides(case, self.binary),
+            **rhel_laptop_overrides(case, str(self.wrapper)),
             'exim_client_primary_hostname': LAPTOP,
             # by name: Exim's OpenSSL client checks the name as a DNS name only, so an IP address
             # never matches the certificate's IP SAN there (test_ip_smarthost_never_matches_on_openssl)
@@ -149,7 +155,6 @@ class Laptops:
 @pytest.fixture(scope='module')
 def laptops(relays, creds, workdir, openssl_exim):
     fleet = Laptops(workdir / 'laptops', openssl_exim)
-    fleet.root.mkdir()
     fleet.add('deliver', relays['relay'][0], creds['relay'], creds['laptop'])
     fleet.add('impostor', relays['impostor'][0], creds['relay'], creds['laptop'])
     # the laptop pins the impostor's own certificate: the same relay is then accepted
@@ -164,6 +169,9 @@ def laptops(relays, creds, workdir, openssl_exim):
 
 def test_redhat_variable_set_and_the_openssl_binary(laptops):
     config = laptops.config('deliver')
+    # the role validated each candidate with exim_client_binary, not RedHat.yml's /usr/sbin/exim
+    calls = laptops.calls.read_text().splitlines()
+    assert any(call.startswith('-C ') and call.endswith(' -bV') for call in calls), calls
     assert config.name == 'exim.conf' and config.parent.name == 'exim'
     tls = Path(laptops.hosts['deliver']['exim_client_tls_directory'])
     assert (tls.owner(), tls.group()) == ('root', 'exim') and stat.S_IMODE(tls.stat().st_mode) == 0o750
@@ -215,7 +223,6 @@ def test_ip_smarthost_never_matches_on_openssl(laptops, relays, creds):
     whose certificate carries IP:127.0.0.1 ("certificate name mismatch"); Debian's GnuTLS build
     delivers (tests/integration/test_client_role.py)."""
     fleet = Laptops(laptops.root.parent / 'by-ip', laptops.binary)
-    fleet.root.mkdir()
     fleet.add('by-ip', relays['relay'][0], creds['relay'], creds['laptop'])
     fleet.hosts['by-ip']['exim_client_smarthost'] = '127.0.0.1'
     result = fleet.apply()
