@@ -139,7 +139,7 @@ def test_private_ca_with_a_crl_on_openssl(openssl_exim, tmp_path, expired, verif
     passed OpenSSL refuses *every* client ("CRL has expired").
 
     OpenSSL only: Debian's GnuTLS build did not apply this CRL at all in this harness (the revoked
-    client relayed), unlike the shared notes' measurement - left to the private-CA mode's tests.
+    client relayed), unlike an earlier measurement - left to the private-CA mode's tests.
     """
     build = ('openssl', openssl_exim, openssl.RHEL_USER)
     ca = pki.make_cert('fleet-ca', 'Fleet CA', key_ids=True)
