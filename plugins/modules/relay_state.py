@@ -92,7 +92,7 @@ options:
   certificates_json:
     description:
       - The O(certificates) as one JSON text (a list of objects with the same keys), checked by the
-        module itself: for thousands of clients much cheaper to pass and check than as many options.
+        module itself; for thousands of clients much cheaper to pass and check than as many options.
       - Mutually exclusive with O(certificates).
     type: str
   allowlist:
@@ -109,7 +109,9 @@ options:
         C(openssl rehash) when available, else C(c_rehash). With neither tool it fails for an OpenSSL
         build (no client certificate would verify), writes no links for a GnuTLS build, and warns
         when the library cannot be told. A run that only removes certificates after another failure
-        never fails for this: without links an OpenSSL build trusts nobody, which is safe.
+        never fails for this (without links an OpenSSL build trusts nobody, which is safe).
+      - Certificates that share a subject and have no authority key identifier are warned about,
+        since an OpenSSL build verifies only one of them.
     type: str
     default: auto
     choices: [auto, openssl, c_rehash, none]
@@ -498,12 +500,35 @@ class Plan(object):
                 made = sorted('%s %s\n' % (entry, os.readlink(os.path.join(trust, entry)))
                               for entry in os.listdir(trust) if os.path.islink(os.path.join(trust, entry)))
                 builder.write(LINKS, gen.Wanted(''.join(made).encode('ascii'), 0o644, 0, self.gid))
+                self.warn_shared_subjects(trust, [line.split() for line in made])
             if self.dbm:
                 self.build_dbm(builder, previous)
         except BaseException:
             builder.discard()
             raise
         return builder
+
+    def warn_shared_subjects(self, trust, links):
+        """OpenSSL picks a trust anchor by subject: of certificates sharing one without an authority
+        key identifier only the first verifies. Links <hash>.1 and up mark shared subjects (rare),
+        so only those certificates are looked at."""
+        if self.tls_library == 'gnutls' or self.params['rehash'] == 'c_rehash':
+            return
+        shared = set(name.split('.')[0] for name, _ in links if HASH_LINK.match(name) and not name.endswith('.0'))
+        if not shared:
+            return
+        openssl = self.module.get_bin_path('openssl')
+        lacking = []
+        for name, target in links:
+            if name.split('.')[0] in shared and openssl:
+                rc, out, err = self.module.run_command([openssl, 'x509', '-noout', '-ext', 'authorityKeyIdentifier',
+                                                        '-in', os.path.join(trust, target)])
+                if 'Authority Key Identifier' not in out:
+                    lacking.append(target[:-len(SUFFIX)])
+        if lacking:
+            self.module.warn('client certificates with the same subject as another and no authority key identifier: '
+                             '%s; an Exim built with OpenSSL verifies only one certificate of a subject then (give '
+                             'them distinct subjects or key identifiers, as openssl req -x509 does)' % ', '.join(sorted(lacking)))
 
     def build_dbm(self, builder, previous):
         wanted = self.files['allowlist']

@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible_collections.certrelay.exim.plugins.module_utils import generations
 from ansible_collections.certrelay.exim.plugins.modules import relay_state
 from tests.lib.module import run_module
-from tests.lib.pki import client_cert, server_cert
+from tests.lib.pki import client_cert, make_cert, server_cert
 
 EXIM = shutil.which('exim4') or shutil.which('exim')
 needs_dbmbuild = pytest.mark.skipif(not shutil.which('exim_dbmbuild', path='/usr/sbin:/usr/bin'),
@@ -421,3 +421,18 @@ def test_revoking_on_an_openssl_build_without_tools_still_revokes(tmp_path, stat
                   'revoke_only': True, 'keep': [creds[0].name]})
     assert not result.get('failed') and result['removed'] == sorted(c.name for c in creds[1:]), result
     assert sorted(p.name for p in (current(state) / 'trust').iterdir()) == [f'{creds[0].name}.pem']
+
+
+def test_shared_subjects_without_key_identifiers_are_warned_about(tmp_path, state, relay, monkeypatch):
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, message, **kw: warned.append(message))
+    plain = [make_cert(f'twin{i}', 'twin.example.com', kind='ec') for i in range(2)]
+    with_ids = [make_cert(f'kid{i}', 'kid.example.com', kind='ec', key_ids=True) for i in range(2)]
+    result = run(args(state, relay, plain + with_ids, exim=fake_exim(tmp_path, 'OpenSSL')))
+    assert not result.get('failed'), result
+    assert len(warned) == 1 and 'twin0, twin1' in warned[0] and 'kid' not in warned[0], warned
+    other = tmp_path / 'gnutls'
+    other.mkdir()
+    warned.clear()
+    run(args(other, relay, plain, exim=fake_exim(tmp_path, 'GnuTLS')))
+    assert warned == []
