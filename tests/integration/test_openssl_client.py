@@ -31,16 +31,7 @@ log_selector = +tls_peerdn +tls_certificate_verified
 begin acl
 acl_rcpt:
   accept
-begin routers
-all:
-  driver = accept
-  transport = to_file
-begin transports
-to_file:
-  driver = appendfile
-  file = {base}/mail/relayed
-  user = {user}
-"""
+""" + exim.DELIVER_TO_FILE
 
 
 def start_impostor(stack, base: Path, credential: pki.Credential) -> int:

@@ -32,6 +32,21 @@ tls_try_verify_hosts = *
 """
 
 
+# Routers and transports of a hand-written test relay: every accepted message is appended to
+# {base}/mail/relayed as {user} (format() both).
+DELIVER_TO_FILE = """\
+begin routers
+all:
+  driver = accept
+  transport = to_file
+begin transports
+to_file:
+  driver = appendfile
+  file = {base}/mail/relayed
+  user = {user}
+"""
+
+
 def minimal_relay_config(base: Path, port: int, rest: str, advertise: str = '*') -> str:
     """A hand-written relay for tests that is not the server role (impostors, probes).
 
