@@ -514,7 +514,7 @@ class Plan(object):
         so only those certificates are looked at."""
         if self.tls_library == 'gnutls' or self.params['rehash'] == 'c_rehash':
             return
-        shared = set(name.split('.')[0] for name, _ in links if HASH_LINK.match(name) and not name.endswith('.0'))
+        shared = set(link[0].split('.')[0] for link in links if HASH_LINK.match(link[0]) and not link[0].endswith('.0'))
         if not shared:
             return
         openssl = self.module.get_bin_path('openssl')

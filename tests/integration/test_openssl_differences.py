@@ -42,7 +42,7 @@ def build(request):
 def relay(build, base: Path, trusted=(), extra: str = '', links: bool = False, verify_file: bool = False):
     """The relay on build with trusted (PEM texts) in base/trust (verify_file: concatenated in
     base/trust.pem, named by tls_verify_certificates instead); yields its port."""
-    _, binary, user = build
+    binary, user = build[1:]
     base.mkdir(parents=True)
     base = exim.make_traversable(base)
     for sub in ('spool', 'log', 'trust'):

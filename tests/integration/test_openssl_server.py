@@ -52,7 +52,7 @@ def assert_links_exact(relay):
     numbers = defaultdict(list)
     for name, target in links.items():
         assert '/' not in target and (trust / target).is_file(), f'dangling or foreign link {name} -> {target}'
-        digest, _, number = name.partition('.')
+        digest, number = name.split('.')
         assert digest == openssl.subject_hash(trust / target), f'{name} -> {target} is not named by its hash'
         numbers[digest].append(int(number))
     for digest, used in numbers.items():

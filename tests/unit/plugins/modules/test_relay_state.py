@@ -392,8 +392,8 @@ def test_rehash_auto_reports_the_tls_library_of_the_binary(tmp_path, state, rela
     assert len(links(state)) == len(creds)   # the tool is there: links for every build
 
 
-def test_rehash_auto_without_tools_refuses_an_openssl_build_before_touching_anything(tmp_path, state, relay, creds,
-                                                                                   no_rehash_tools):
+def test_rehash_auto_without_tools_refuses_an_openssl_build_before_touching_anything(
+        tmp_path, state, relay, creds, no_rehash_tools):
     result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'OpenSSL')))
     assert result['failed'] and 'is built with OpenSSL' in result['msg'] and 'nothing was changed' in result['msg']
     assert list(state.iterdir()) == []
