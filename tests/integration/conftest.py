@@ -55,7 +55,8 @@ class RelayServer:
 
     @property
     def state_dir(self) -> Path:
-        return self._path('exim_server_base_directory') / 'state'
+        values = self.variables()
+        return Path(values.get('exim_server_state_directory') or Path(values['exim_server_base_directory']) / 'state')
 
     @property
     def current(self) -> Path:
