@@ -13,7 +13,7 @@ ENV := . scripts/env.sh
 STAGE = @start=$$SECONDS; trap 'echo "<== $@ $$([ $$? -eq 0 ] && echo ok || echo FAILED) ($$((SECONDS - start)) s)"' EXIT; echo "==> $@";
 
 .PHONY: help test deps venv lint ruff yamllint ansible-lint sanity unit integration \
-        molecule molecule-image build galaxy-import changelog-lint demo bench clean distclean host-snapshot host-check
+        exim-openssl molecule molecule-image build galaxy-import changelog-lint demo bench clean distclean host-snapshot host-check
 
 help:
 	@echo "make test         deps, venv, lint, sanity, unit, integration, molecule, build, galaxy-import, host-check (CI)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint         ruff check, yamllint, ansible-lint"
 	@echo "make sanity       ansible-test sanity on a copy under .build/sanity/ansible_collections/certrelay/exim"
 	@echo "make unit         pytest tests/unit"
+	@echo "make exim-openssl Exim 4.96 built with OpenSSL into .cache/exim-openssl (once; the integration tests use it)"
 	@echo "make integration  pytest tests/integration"
 	@echo "make molecule     molecule test for every scenario under molecule/ (SCENARIO=name for one)"
 	@echo "make build        ansible-galaxy collection build into .build/"
@@ -30,7 +31,7 @@ help:
 	@echo "make demo         scripts/demo.sh"
 	@echo "make bench        benchmarks/run.sh"
 
-test: deps host-snapshot venv lint sanity unit integration molecule build galaxy-import host-check
+test: deps host-snapshot venv lint sanity unit exim-openssl integration molecule build galaxy-import host-check
 	@echo "make test: all stages passed"
 
 deps:
@@ -72,6 +73,11 @@ sanity: venv
 
 unit: venv
 	$(STAGE) scripts/pytest.sh tests/unit
+
+# Debian's Exim source built with OpenSSL (RHEL's TLS library): cached, rebuilt only when the script
+# changes; the script prints the build time (or "cached") before this stage's own line
+exim-openssl:
+	$(STAGE) scripts/build-exim-openssl.sh
 
 integration: venv
 	$(STAGE) scripts/pytest.sh tests/integration

@@ -15,6 +15,9 @@ if [ "${1:-}" != --demo ]; then
   # Molecule: podman and what it runs on here (runc, uidmap, slirp4netns; debootstrap builds the
   # image); shellcheck lets ansible-test sanity check scripts/*.sh instead of skipping them.
   PKGS+=(podman runc debootstrap uidmap slirp4netns shellcheck)
+  # Building Exim with OpenSSL (scripts/build-exim-openssl.sh): a compiler, dpkg-source for
+  # `apt-get source`, and the headers of what that build links: OpenSSL, PCRE2, Berkeley DB.
+  PKGS+=(build-essential dpkg-dev pkg-config libssl-dev libpcre2-dev libdb-dev libcrypt-dev)
   TOOLS+=(podman)
 fi
 

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import tempfile
 import time
 
@@ -60,6 +61,29 @@ def allowlist_macros(mode, fingerprints, lsearch_path, dbm_path):
         lines.append('RELAY_FROM_CERTS_FILE = %s' % path)
         lines.append('%s = ${lookup{%s}%s{RELAY_FROM_CERTS_FILE}{true}{false}}' % (ALLOWED_TOKEN, PEER_FINGERPRINT, kind))
     return ('\n'.join(lines) + '\n').encode('ascii')
+
+
+# `exim -bV` names the TLS library it was built with on this line, e.g. "Support for: ... OpenSSL ...".
+SUPPORT_LINE = re.compile(r'^Support for:(.*)$', re.MULTILINE)
+TLS_LIBRARIES = {'OpenSSL': 'openssl', 'GnuTLS': 'gnutls'}
+
+
+def tls_library(module, exim):
+    """'openssl' or 'gnutls': the TLS library the Exim binary exim was built with, None when
+    the binary cannot tell (missing, not runnable, built without TLS).
+
+    An empty configuration (-C /dev/null): the binary's own compiled-in one may not exist yet.
+    """
+    path = exim if os.path.isabs(exim) else module.get_bin_path(exim)
+    if not path or not os.access(path, os.X_OK):
+        return None
+    rc, out, err = module.run_command([path, '-C', os.devnull, '-bV'])
+    match = SUPPORT_LINE.search(out or '')
+    words = match.group(1).split() if match else []
+    for word, library in TLS_LIBRARIES.items():
+        if word in words:
+            return library
+    return None
 
 
 def validate_config(module, exim, config, probe=True):

@@ -102,8 +102,16 @@ options:
     choices: [macro, file, dbm]
   rehash:
     description:
-      - How the hash links OpenSSL builds of Exim need are made in a new generation.
-      - C(auto) uses C(openssl rehash) when available, else C(c_rehash), else warns.
+      - How the hash links OpenSSL builds of Exim need are made in a new generation (OpenSSL finds
+        a certificate in a trust directory only through a link named by its subject hash; GnuTLS
+        reads every file and ignores the links).
+      - C(auto) asks O(exim) (C(exim -bV)) which TLS library it was built with and uses
+        C(openssl rehash) when available, else C(c_rehash). With neither tool it fails for an OpenSSL
+        build (no client certificate would verify), writes no links for a GnuTLS build, and warns
+        when the library cannot be told. A run that only removes certificates after another failure
+        never fails for this (without links an OpenSSL build trusts nobody, which is safe).
+      - Certificates that share a subject and have no authority key identifier are warned about,
+        since an OpenSSL build verifies only one of them.
     type: str
     default: auto
     choices: [auto, openssl, c_rehash, none]
@@ -131,7 +139,7 @@ options:
       - Mutually exclusive with O(config).
     type: str
   exim:
-    description: The Exim binary used to validate a new generation.
+    description: The Exim binary used to validate a new generation and, with O(rehash=auto), asked for its TLS library.
     type: path
     default: exim
   validate:
@@ -196,6 +204,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+tls_library:
+  description:
+    - The TLS library O(exim) was built with as C(exim -bV) reports it (C(openssl) or C(gnutls)), asked
+      only with O(rehash=auto); empty when not asked or the binary cannot tell.
+  returned: success
+  type: str
+  sample: openssl
 generation:
   description: The directory C(current) names after the run (in check mode, before it).
   returned: always
@@ -378,6 +393,7 @@ class Plan(object):
             self.files['%s/%s%s' % (TRUST, name, SUFFIX)] = gen.Wanted(pem, **public)
         self.dbm = mode == 'dbm'
         self.gid = gid
+        self.tls_library = ''
         self.rehash = self.rehash_command()  # looked up (and warned about) once
 
     @classmethod
@@ -449,15 +465,22 @@ class Plan(object):
         if how == 'none':
             return None
         openssl, c_rehash = self.module.get_bin_path('openssl'), self.module.get_bin_path('c_rehash')
+        if how == 'auto':
+            self.tls_library = eximlib.tls_library(self.module, self.params['exim']) or ''
+        # Links on a GnuTLS build too when a tool is there: harmless, and the generation stays
+        # right should the host move to an OpenSSL build of Exim.
         if how in ('auto', 'openssl') and openssl:
             return [openssl, 'rehash']
         if how in ('auto', 'c_rehash') and c_rehash:
             return [c_rehash]
-        if how == 'auto':
+        if how != 'auto':
+            self.module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
+        # An OpenSSL build without tools was refused by require_rehash_tool() unless this run only
+        # removes certificates: no links then, and an OpenSSL build trusts nobody, which is safe.
+        if not self.tls_library:
             self.module.warn('neither "openssl rehash" nor "c_rehash" found: no hash links written '
                              '(Exim built with OpenSSL needs them; GnuTLS builds do not)')
-            return None
-        self.module.fail_json(msg='rehash=%s requested but the tool is not installed' % how)
+        return None
 
     def build(self, previous, differ):
         """A published-ready Builder with every file, link and index of this plan; what is not in
@@ -477,12 +500,35 @@ class Plan(object):
                 made = sorted('%s %s\n' % (entry, os.readlink(os.path.join(trust, entry)))
                               for entry in os.listdir(trust) if os.path.islink(os.path.join(trust, entry)))
                 builder.write(LINKS, gen.Wanted(''.join(made).encode('ascii'), 0o644, 0, self.gid))
+                self.warn_shared_subjects(trust, [line.split() for line in made])
             if self.dbm:
                 self.build_dbm(builder, previous)
         except BaseException:
             builder.discard()
             raise
         return builder
+
+    def warn_shared_subjects(self, trust, links):
+        """OpenSSL picks a trust anchor by subject: of certificates sharing one without an authority
+        key identifier only the first verifies. Links <hash>.1 and up mark shared subjects (rare),
+        so only those certificates are looked at."""
+        if self.tls_library == 'gnutls' or self.params['rehash'] == 'c_rehash':
+            return
+        shared = set(link[0].split('.')[0] for link in links if HASH_LINK.match(link[0]) and not link[0].endswith('.0'))
+        if not shared:
+            return
+        openssl = self.module.get_bin_path('openssl')
+        lacking = []
+        for name, target in links:
+            if name.split('.')[0] in shared and openssl:
+                rc, out, err = self.module.run_command([openssl, 'x509', '-noout', '-ext', 'authorityKeyIdentifier',
+                                                        '-in', os.path.join(trust, target)])
+                if 'Authority Key Identifier' not in out:
+                    lacking.append(target[:-len(SUFFIX)])
+        if lacking:
+            self.module.warn('client certificates with the same subject as another and no authority key identifier: '
+                             '%s; an Exim built with OpenSSL verifies only one certificate of a subject then (give '
+                             'them distinct subjects or key identifiers, as openssl req -x509 does)' % ', '.join(sorted(lacking)))
 
     def build_dbm(self, builder, previous):
         wanted = self.files['allowlist']
@@ -593,6 +639,17 @@ def live_config(params):
     return None
 
 
+def require_rehash_tool(module, params):
+    """Fail before anything is touched when rehash=auto, O(exim) is an OpenSSL build and no tool
+    can write the hash links it needs (no client certificate would verify)."""
+    if params['rehash'] != 'auto' or module.get_bin_path('openssl') or module.get_bin_path('c_rehash'):
+        return
+    if eximlib.tls_library(module, params['exim']) == 'openssl':
+        module.fail_json(msg='%s is built with OpenSSL, which finds a client certificate in the trust directory '
+                             'only through its hash link, and neither "openssl rehash" nor "c_rehash" is '
+                             'installed: install openssl; nothing was changed' % params['exim'])
+
+
 def resolve_group(module, group):
     import grp
     try:
@@ -657,6 +714,7 @@ def main():
     except CertificateError as exc:
         module.fail_json(msg=to_native(exc))
     pems, fingerprints = wanted_certificates(module, params['certificates'])
+    require_rehash_tool(module, params)
     # Not the whole list again in the result: megabytes of certificates at fleet scale.
     invocation = dict(module_args=dict(params, server_privatekey='********', certificates=[
         dict(name=item['name'], state=item['state']) for item in params['certificates']]))
@@ -708,7 +766,7 @@ def transition(module, params, pems, fingerprints, gid, check):
     referenced = params['config'] if params['config'] is not None else (live_config(params) or '')
     legacy = [path for path in params['legacy_paths'] if os.path.lexists(path) and path not in referenced]
     result = dict(changed=bool(differ or unexpected or config_changed or legacy), generation=previous or '',
-                  removed_legacy=legacy,
+                  removed_legacy=legacy, tls_library=plan.tls_library,
                   added=added, updated=updated, removed=removed, fingerprints=fingerprints,
                   config_changed=config_changed, removed_leftovers=leftovers, unmanaged=unexpected)
     if result['changed'] or leftovers:

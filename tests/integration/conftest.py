@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.lib import exim, pki
+from tests.lib import exim, openssl, pki
 from tests.lib.ansible import role_playbook, run_playbook
-from tests.lib.roles import loopback_relay_vars
+from tests.lib.roles import loopback_relay_vars, rhel_relay_vars
 
 
 def client_entry(cred: pki.Credential, state: str = 'present') -> dict:
@@ -41,15 +41,22 @@ class RelayServer:
     proc: subprocess.Popen | None = None
     # False saves the setup round trip (~1 s) per run: the role gathers the few facts it needs
     gather_facts: bool = True
+    # the Exim binary the role is given and the test runs; rhel: the role's RedHat variable set
+    binary: str = exim.EXIM
+    rhel: bool = False
     _daemon: object = None
+
+    def _path(self, variable: str) -> Path:
+        return Path(self.variables()[variable])
 
     @property
     def config(self) -> Path:
-        return self.root / 'exim.conf'
+        return self._path('exim_server_config_file')
 
     @property
     def state_dir(self) -> Path:
-        return self.root / 'etc' / 'state'
+        values = self.variables()
+        return Path(values.get('exim_server_state_directory') or Path(values['exim_server_base_directory']) / 'state')
 
     @property
     def current(self) -> Path:
@@ -66,17 +73,21 @@ class RelayServer:
 
     @property
     def mainlog(self) -> Path:
-        return self.root / 'log' / 'mainlog'
+        return self._path('exim_server_log_directory') / 'mainlog'
 
     @property
     def mailbox(self) -> Path:
-        return self.root / 'mail' / 'relayed'
+        return self._path('exim_server_deliver_to_file')
 
     def variables(self, clients=None, **overrides) -> dict:
         entries = [c if isinstance(c, dict) else client_entry(c)
                    for c in (self.clients if clients is None else clients)]
+        layout = (rhel_relay_vars(self.root, self.port, self.server, self.binary) if self.rhel
+                  else loopback_relay_vars(self.root, self.port, self.server))
+        if self.binary != exim.EXIM:
+            layout['exim_server_binary'] = self.binary
         values = {
-            **loopback_relay_vars(self.root, self.port, self.server),
+            **layout,
             'exim_server_allowlist': self.allowlist,
             'exim_server_client_certs': entries,
         }
@@ -93,7 +104,7 @@ class RelayServer:
         return result
 
     def start(self):
-        self._daemon = exim.daemon(self.config, self.port)
+        self._daemon = exim.daemon(self.config, self.port, binary=self.binary)
         self.proc = self._daemon.__enter__()
         return self
 
@@ -123,13 +134,14 @@ def relay_server():
     """Factory: relay_server(clients=[...], allowlist='macro'|'file', start=True, **role_vars)."""
     servers = []
 
-    def make(clients, allowlist='macro', start=True, server=None, root=None, **extra_vars):
-        # Exim re-execs as Debian-exim for -C configs not in TRUSTED_CONFIG_LIST: the tree
+    def make(clients, allowlist='macro', start=True, server=None, root=None, binary=exim.EXIM, rhel=False,
+             **extra_vars):
+        # Exim re-execs as its own user for -C configs not in TRUSTED_CONFIG_LIST: the tree
         # must be traversable by it (tempfile/pytest dirs are 0700).
         root = root or Path(tempfile.mkdtemp(prefix='certrelay-server-'))
         root.chmod(0o755)
         relay = RelayServer(root=root, port=exim.free_port(), server=server or pki.server_cert(),
-                            allowlist=allowlist, extra_vars=extra_vars)
+                            allowlist=allowlist, extra_vars=extra_vars, binary=binary, rhel=rhel)
         servers.append(relay)
         result = relay.apply(clients)
         assert result.returncode == 0, result.output
@@ -142,3 +154,14 @@ def relay_server():
         relay.stop()
         if not os.environ.get('CERTRELAY_KEEP_TMP'):
             subprocess.run(['rm', '-rf', str(relay.root)], check=False)
+
+
+@pytest.fixture(scope='session')
+def openssl_exim():
+    """The OpenSSL build of Exim (scripts/build-exim-openssl.sh) with its user exim for the session.
+
+    Skips when the build is missing, except under CI=true (then it fails).
+    """
+    binary = openssl.exim_binary()
+    with openssl.rhel_exim_user():
+        yield binary

@@ -35,16 +35,7 @@ acl_rcpt:
   accept  verify = certificate
   accept  condition = {accept_plain}
   deny    message = relay not permitted
-begin routers
-all:
-  driver = accept
-  transport = to_file
-begin transports
-to_file:
-  driver = appendfile
-  file = {base}/mail/relayed
-  user = Debian-exim
-"""
+""" + exim.DELIVER_TO_FILE
 
 
 def start_relay(stack, base, credential, trusted_pem, tls=True):
@@ -58,7 +49,7 @@ def start_relay(stack, base, credential, trusted_pem, tls=True):
     (base / 'trust' / 'client.pem').write_text(trusted_pem)
     port = exim.free_port()
     config = base / 'relay.conf'
-    rest = RELAY.format(base=base, accept_plain='false' if tls else 'true')
+    rest = RELAY.format(base=base, accept_plain='false' if tls else 'true', user=exim.EXIM_USER)
     config.write_text(exim.minimal_relay_config(base, port, rest, advertise='*' if tls else ':'))
     checked = exim.check_config(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -32,6 +32,21 @@ tls_try_verify_hosts = *
 """
 
 
+# Routers and transports of a hand-written test relay: every accepted message is appended to
+# {base}/mail/relayed as {user} (format() both).
+DELIVER_TO_FILE = """\
+begin routers
+all:
+  driver = accept
+  transport = to_file
+begin transports
+to_file:
+  driver = appendfile
+  file = {base}/mail/relayed
+  user = {user}
+"""
+
+
 def minimal_relay_config(base: Path, port: int, rest: str, advertise: str = '*') -> str:
     """A hand-written relay for tests that is not the server role (impostors, probes).
 
@@ -58,17 +73,17 @@ def wait_listening(port: int, host: str = '127.0.0.1', timeout: float = 10.0) ->
     return False
 
 
-def check_config(config: Path, *defines: str) -> subprocess.CompletedProcess:
+def check_config(config: Path, *defines: str, binary: str = EXIM) -> subprocess.CompletedProcess:
     """`exim -C config -bV`: syntax check of a config file."""
-    return subprocess.run([EXIM, '-C', str(config), *defines, '-bV'],
+    return subprocess.run([binary, '-C', str(config), *defines, '-bV'],
                           check=False, capture_output=True, text=True, timeout=30)
 
 
 @contextmanager
-def daemon(config: Path, port: int, *defines: str, stderr_path: Path | None = None):
+def daemon(config: Path, port: int, *defines: str, stderr_path: Path | None = None, binary: str = EXIM):
     """A foreground Exim daemon (`-bdf`) for the duration of the block."""
     stderr = open(stderr_path or Path(config).with_suffix('.stderr'), 'ab')
-    proc = subprocess.Popen([EXIM, '-C', str(config), *defines, '-bdf'],
+    proc = subprocess.Popen([binary, '-C', str(config), *defines, '-bdf'],
                             stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
     try:
         if not wait_listening(port):
@@ -139,16 +154,16 @@ def file_has(path: Path, pattern: str) -> bool:
 
 
 def submit(config: Path, recipient: str, subject: str, sender_domain: str = 'laptop.example.com',
-           *defines: str) -> subprocess.CompletedProcess:
+           *defines: str, binary: str = EXIM) -> subprocess.CompletedProcess:
     """Hand a message to an Exim client config and deliver it at once (-odi)."""
     message = (f'From: user@{sender_domain}\nTo: {recipient}\nSubject: {subject}\n\n'
                f'body of {subject}\n')
-    return subprocess.run([EXIM, '-C', str(config), *defines, '-odi', recipient],
+    return subprocess.run([binary, '-C', str(config), *defines, '-odi', recipient],
                           input=message, check=False, capture_output=True, text=True, timeout=60)
 
 
-def queue_count(config: Path, *defines: str) -> int:
-    out = subprocess.run([EXIM, '-C', str(config), *defines, '-bpc'],
+def queue_count(config: Path, *defines: str, binary: str = EXIM) -> int:
+    out = subprocess.run([binary, '-C', str(config), *defines, '-bpc'],
                          check=False, capture_output=True, text=True, timeout=30)
     return int(out.stdout.strip() or 0)
 
@@ -160,14 +175,14 @@ def is_root() -> bool:
 EXIM_USER = 'Debian-exim'
 
 
-def chown_exim(*paths: Path) -> None:
+def chown_exim(*paths: Path, user: str = EXIM_USER) -> None:
     """Spool and log directories must belong to the Exim user when Exim runs as root."""
     if not is_root():
         return
     for path in paths:
-        shutil.chown(path, EXIM_USER, EXIM_USER)
+        shutil.chown(path, user, user)
         for child in Path(path).rglob('*'):
-            shutil.chown(child, EXIM_USER, EXIM_USER)
+            shutil.chown(child, user, user)
 
 
 def make_traversable(path: Path) -> Path:

@@ -66,8 +66,13 @@ def make_cert(
     days: int = 30,
     expired: bool = False,
     issuer: 'Credential | None' = None,
+    key_ids: bool = False,
 ) -> Credential:
-    """A self-signed certificate, or one signed by issuer."""
+    """A self-signed certificate, or one signed by issuer.
+
+    key_ids: subject and authority key identifiers, as `openssl req -x509` (and so the client
+    role's generated certificates) adds them.
+    """
     key = new_key(kind)
     now = datetime.datetime.now(datetime.UTC)
     start, end = (now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)) if expired else (
@@ -88,6 +93,10 @@ def make_cert(
     if issuer is None:
         # as `openssl req -x509` does; a self-signed leaf is its own trust anchor
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    if key_ids:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            (issuer.key if issuer else key).public_key()), critical=False)
     signing_key = issuer.key if issuer else key
     algorithm = None if isinstance(signing_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return Credential(name, builder.sign(signing_key, algorithm), key)

@@ -103,7 +103,7 @@ def test_debian_block_goes_in_with_the_configuration_generated_from_it(debian, t
     assert text.count(b'MAIN_HARDCODE_PRIMARY_HOSTNAME = relay.example.com\n') == 1
     assert text.index(b'relay.example.com') < text.index(b'begin acl')
     assert str(confdir).encode() in text and b'certrelay-exim-config' not in text
-    assert subprocess.run([EXIM, '-C', str(live), '-bV'], capture_output=True).returncode == 0
+    assert subprocess.run([EXIM, '-C', str(live), '-bV'], capture_output=True, check=False).returncode == 0
     again = run(macros='MAIN_HARDCODE_PRIMARY_HOSTNAME = relay.example.com\n', macros_marker=MARKER, **arguments)
     assert again['changed'] is False
 

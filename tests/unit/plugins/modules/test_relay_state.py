@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible_collections.certrelay.exim.plugins.module_utils import generations
 from ansible_collections.certrelay.exim.plugins.modules import relay_state
 from tests.lib.module import run_module
-from tests.lib.pki import client_cert, server_cert
+from tests.lib.pki import client_cert, make_cert, server_cert
 
 EXIM = shutil.which('exim4') or shutil.which('exim')
 needs_dbmbuild = pytest.mark.skipif(not shutil.which('exim_dbmbuild', path='/usr/sbin:/usr/bin'),
@@ -355,3 +355,84 @@ def test_certificates_json_is_checked_like_the_option(state, relay, text, messag
     result = run(arguments)
     assert result['failed'] and re.search(message, result['msg'])
     assert not current(state).exists()
+
+
+def fake_exim(directory, support):
+    """An `exim` that answers -bV with the given "Support for:" words (none: no such line)."""
+    path = directory / f'exim-{support or "bare"}'
+    line = f'echo "Support for: iconv() {support} DKIM"' if support else 'true'
+    path.write_text(f'#!/bin/sh\necho "Exim version 4.96 #2"\n{line}\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def hide_rehash_tools(monkeypatch):
+    original = basic.AnsibleModule.get_bin_path
+
+    def get_bin_path(self, name, *rest, **kwargs):
+        return None if name in ('openssl', 'c_rehash') else original(self, name, *rest, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
+
+
+@pytest.fixture
+def no_rehash_tools(monkeypatch):
+    hide_rehash_tools(monkeypatch)
+
+
+def links(state):
+    return sorted(p.name for p in (current(state) / 'trust').iterdir() if p.is_symlink())
+
+
+@pytest.mark.parametrize('support, library', [('OpenSSL', 'openssl'), ('GnuTLS', 'gnutls'), ('', '')])
+def test_rehash_auto_reports_the_tls_library_of_the_binary(tmp_path, state, relay, creds, support, library):
+    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, support)))
+    assert not result.get('failed'), result
+    assert result['tls_library'] == library
+    assert len(links(state)) == len(creds)   # the tool is there: links for every build
+
+
+def test_rehash_auto_without_tools_refuses_an_openssl_build_before_touching_anything(
+        tmp_path, state, relay, creds, no_rehash_tools):
+    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'OpenSSL')))
+    assert result['failed'] and 'is built with OpenSSL' in result['msg'] and 'nothing was changed' in result['msg']
+    assert list(state.iterdir()) == []
+
+
+def test_rehash_auto_without_tools_is_quiet_for_gnutls_and_warns_when_unknown(tmp_path, state, relay, creds,
+                                                                              no_rehash_tools, monkeypatch):
+    # recorded here: where a controller is loaded in-process, warnings go to its display instead
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, message, **kw: warned.append(message))
+    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'GnuTLS')))
+    assert not result.get('failed') and not warned, (result, warned)
+    assert links(state) == []
+    other = tmp_path / 'other'
+    other.mkdir()
+    unknown = run(args(other, relay, creds, exim=str(tmp_path / 'no-such-exim')))
+    assert unknown['tls_library'] == '' and any('no hash links written' in message for message in warned)
+
+
+def test_revoking_on_an_openssl_build_without_tools_still_revokes(tmp_path, state, relay, creds, monkeypatch):
+    exim = fake_exim(tmp_path, 'OpenSSL')
+    assert not run(args(state, relay, creds, exim=exim)).get('failed')
+    hide_rehash_tools(monkeypatch)
+    result = run({'state_directory': str(state), 'group': 'daemon', 'validate': False, 'exim': exim,
+                  'revoke_only': True, 'keep': [creds[0].name]})
+    assert not result.get('failed') and result['removed'] == sorted(c.name for c in creds[1:]), result
+    assert sorted(p.name for p in (current(state) / 'trust').iterdir()) == [f'{creds[0].name}.pem']
+
+
+def test_shared_subjects_without_key_identifiers_are_warned_about(tmp_path, state, relay, monkeypatch):
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, message, **kw: warned.append(message))
+    plain = [make_cert(f'twin{i}', 'twin.example.com', kind='ec') for i in range(2)]
+    with_ids = [make_cert(f'kid{i}', 'kid.example.com', kind='ec', key_ids=True) for i in range(2)]
+    result = run(args(state, relay, plain + with_ids, exim=fake_exim(tmp_path, 'OpenSSL')))
+    assert not result.get('failed'), result
+    assert len(warned) == 1 and 'twin0, twin1' in warned[0] and 'kid' not in warned[0], warned
+    other = tmp_path / 'gnutls'
+    other.mkdir()
+    warned.clear()
+    run(args(other, relay, plain, exim=fake_exim(tmp_path, 'GnuTLS')))
+    assert warned == []
