@@ -29,6 +29,7 @@ CREDENTIAL = dict(
     certificate=dict(type='str', required=True),
     privatekey=dict(type='str'),
     allow_expired=dict(type='bool', default=False),
+    host=dict(type='str'),
 )
 PIN = dict(
     var=dict(type='str', required=True),
@@ -105,7 +106,8 @@ class ActionModule(ControllerAction):
             certificate = resolver.variable(credential['certificate'])
             key = resolver.variable(credential['privatekey']) if credential['privatekey'] else None
             info, found = check_credential(certificate, key, credential['certificate'], credential['privatekey'],
-                                           args['weak_option'], allow_expired=credential['allow_expired'], **weak)
+                                           args['weak_option'], allow_expired=credential['allow_expired'],
+                                           host=credential['host'], **weak)
             result['certificates'][credential['certificate']] = info
             problems += found
         if args['pin']:

@@ -41,6 +41,9 @@ options:
         description: Accept an expired certificate.
         type: bool
         default: false
+      host:
+        description: A name the certificate must carry (DNS SAN, IP SAN, or the CN without DNS SAN).
+        type: str
   pin:
     description: A pinned relay certificate (a bundle during a rotation).
     type: dict

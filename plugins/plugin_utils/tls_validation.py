@@ -79,7 +79,7 @@ def check_private_key(text, certificate, what, certificate_what):
 
 
 def check_credential(certificate_text, key_text, what, key_what, weak_option, allow_weak=False, allow_expired=False,
-                     now=None):
+                     host=None, now=None):
     """A certificate (leaf first, chain allowed) and its private key: (info of the leaf, problems)."""
     try:
         certs = load_certificates(certificate_text, what)
@@ -92,6 +92,10 @@ def check_credential(certificate_text, key_text, what, key_what, weak_option, al
     if bad and not (allow_expired and info['expired']):
         problems.append('%s (%s) is not valid now: valid from %s to %s'
                         % (what, info['subject'], info['not_before'], info['not_after']))
+    if host and not names_host(certs[0], host):
+        problems.append('%s (%s) does not name %s, the name its clients connect to (DNS SANs: %s; IP SANs: %s)'
+                        % (what, info['subject'], host, ', '.join(info['subject_alt_names']['dns']) or 'none',
+                           ', '.join(info['subject_alt_names']['ip']) or 'none'))
     if not allow_weak:
         for index, cert in enumerate(certs):
             weak = weakness(cert)
