@@ -39,6 +39,15 @@ options:
       mode:
         description: Mode, octal string such as C('0750') or symbolic; unchanged when not given.
         type: raw
+      secure:
+        description:
+          - The directory holds what Exim trusts or key material. Refused, before anything is created
+            or changed, when a component of its real path (or of the path as given) belongs to
+            another user than root or is writable by another user (a sticky parent such as
+            C(/tmp) is fine when the next component is root's); it is not repaired, since whoever
+            could write there may have planted files or links in it.
+        type: bool
+        default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - certrelay.exim.attributes
@@ -80,6 +89,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     attributes_differ,
     file_args,
+    unsafe_directory,
 )
 
 
@@ -102,6 +112,7 @@ def main():
                 owner=dict(type='str'),
                 group=dict(type='str'),
                 mode=dict(type='raw'),
+                secure=dict(type='bool', default=False),
             )),
         ),
         supports_check_mode=True,
@@ -113,6 +124,11 @@ def main():
             module.fail_json(msg='directories: %s is not an absolute path' % path)
         if os.path.lexists(path) and not os.path.isdir(path):
             module.fail_json(msg='directories: %s exists and is not a directory' % path)
+        problem = unsafe_directory(path) if entry['secure'] else None
+        if problem:
+            module.fail_json(msg='directories: refusing %s: %s, so another user could replace what is kept '
+                                 'there; make every directory on its path root\'s and writable by root only'
+                                 % (path, problem))
 
     created, updated = [], []
     for entry in entries:

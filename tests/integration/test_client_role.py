@@ -18,6 +18,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tests.lib import exim
 from tests.lib.ansible import role_playbook, run_playbook, tree_snapshot
@@ -647,3 +649,56 @@ def test_pin_holding_a_ca_delivers_to_the_pinned_relay_only(pki, workdir):
         assert exim.queue_count(config) == 1
         assert not delivered(impostor[1], 'ca-pin-impostor', timeout=1.0)
         assert not exim.file_has(impostor[1] / 'mail' / 'relayed', 'ca-pin-impostor')
+
+
+# ------------------------------------------------------------------ directories and links someone else controls
+
+NOBODY = 65534
+
+
+def test_tls_directory_another_user_controls_is_refused_and_a_planted_key_link_never_followed(pki, relays, workdir):
+    """A TLS directory below a directory of another user's, or a link into one, is refused with the
+    host unchanged; a link planted at client.key (in a directory that is root's again) is replaced
+    by the new key, and the file it pointed to stays as it was."""
+    links = Fleet(workdir, 'links')
+    mallory = workdir / 'mallory'
+    (mallory / 'tls').mkdir(parents=True)
+    (mallory / 'stolen.key').write_text('mallory reads whatever lands here\n')
+    for path in (mallory, mallory / 'tls', mallory / 'stolen.key'):
+        shutil.chown(path, NOBODY, NOBODY)
+    # case/etc belongs to another user
+    owned = links.dir('etc-of-another-user') / 'etc'
+    owned.mkdir(parents=True)
+    shutil.chown(owned, NOBODY, NOBODY)
+    links.add('etc-of-another-user', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    # the TLS directory is a link into a directory of another user's
+    linked = links.dir('tls-link') / 'etc'
+    linked.mkdir(parents=True)
+    (linked / 'tls').symlink_to(mallory / 'tls')
+    links.add('tls-link', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    # a link planted at client.key while the directory was open, the directory root's again
+    tls = links.dir('planted') / 'etc' / 'tls'
+    tls.mkdir(parents=True)
+    shutil.chown(tls, 'root', 'Debian-exim')
+    tls.chmod(0o750)
+    (tls / 'client.key').symlink_to(mallory / 'stolen.key')
+    links.add('planted', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+
+    refused = ('etc-of-another-user', 'tls-link')
+    before = tree_snapshot(mallory, *(links.dir(host) for host in refused))
+    result = links.apply()
+    assert tree_snapshot(mallory, *(links.dir(host) for host in refused)) == before
+    assert 'refusing %s/etc/tls: %s/etc belongs to nobody, not root' % (links.dir(refused[0]), links.dir(refused[0])) \
+        in host_output(result, refused[0]), host_output(result, refused[0])
+    assert 'belongs to nobody, not root' in host_output(result, 'tls-link'), host_output(result, 'tls-link')
+    for host in refused:
+        assert result.recap(host).get('failed') == 1 and result.recap(host).get('changed') == 0, host
+    assert result.recap('planted').get('failed', 0) == 0, host_output(result, 'planted')
+    key = tls / 'client.key'
+    assert not key.is_symlink() and stat.S_IMODE(key.stat().st_mode) == 0o640
+    assert 'BEGIN PRIVATE KEY' in key.read_text()
+    assert (mallory / 'stolen.key').read_text() == 'mallory reads whatever lands here\n'
+    public = serialization.load_pem_private_key(key.read_bytes(), None).public_key()
+    certificate = x509.load_pem_x509_certificate((tls / 'client.crt').read_bytes())
+    spki = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert public.public_bytes(*spki) == certificate.public_key().public_bytes(*spki)
