@@ -1,6 +1,7 @@
 """Bad input to certrelay.exim.server fails with a clear message and changes nothing on the host."""
 
 import json
+import shutil
 import re
 import sys
 
@@ -213,3 +214,32 @@ def test_weak_certificates_accepted_when_allowed(good):
     result = relay.apply(check=True, exim_server_allow_weak=True,
                          exim_server_client_certs=[client_entry(alice), client_entry(weak)])
     assert result.returncode == 0, result.output
+
+
+@pytest.mark.parametrize('kind', ['link into a directory of another user', 'below a world-writable directory'])
+def test_base_directory_another_user_controls_is_refused_with_the_host_unchanged(good, kind, tmp_path):
+    """Whoever controls a directory on the base directory's real path could later swap in a trust
+    directory and allowlist of their own: refused before anything changes, never repaired."""
+    relay = good[0]
+    mallory = relay.root / 'mallory'
+    mallory.mkdir()
+    if kind.startswith('link'):
+        shutil.chown(mallory, 65534, 65534)
+        base = relay.root / 'linked-etc'
+        base.symlink_to(mallory)
+        expected = f'{mallory} belongs to nobody, not root'
+    else:
+        mallory.chmod(0o777)
+        base = mallory / 'etc'
+        expected = f'{mallory} is writable by others (mode 0777)'
+    try:
+        before = tree_snapshot(relay.root)
+        result = relay.apply(exim_server_base_directory=str(base))
+        assert result.returncode != 0
+        assert f'refusing {base}: {expected}' in result.output, result.output[-3000:]
+        assert result.recap().get('changed') == 0
+        assert tree_snapshot(relay.root) == before
+    finally:
+        if base.is_symlink():
+            base.unlink()
+        shutil.rmtree(mallory)
