@@ -19,8 +19,8 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     load_certificates,
     load_private_key,
     names_host,
-    weakness,
     pem_private_key_label,
+    weakness,
 )
 
 try:

@@ -1,8 +1,8 @@
 """Bad input to certrelay.exim.server fails with a clear message and changes nothing on the host."""
 
 import json
-import shutil
 import re
+import shutil
 import sys
 
 import pytest
