@@ -161,7 +161,7 @@ def main():
     key_path, cert_path = params['privatekey_path'], params['certificate_path']
     key_args = file_args(params['owner'], params['group'], params['privatekey_mode'])
     cert_args = file_args(params['owner'], params['certificate_group'], params['certificate_mode'])
-    for path in {os.path.dirname(os.path.abspath(key_path)), os.path.dirname(os.path.abspath(cert_path))}:
+    for path in sorted({os.path.dirname(os.path.abspath(key_path)), os.path.dirname(os.path.abspath(cert_path))}):
         problem = unsafe_directory(path)
         if problem:
             module.fail_json(msg='refusing to generate a key in %s: %s, so another user could read or replace '
