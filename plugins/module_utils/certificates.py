@@ -44,6 +44,7 @@ _EXIM_FINGERPRINT = re.compile(r'[0-9A-F]{64}')
 # Refused unless the caller allows weak certificates.
 MIN_BITS = 2048
 WEAK_HASHES = ('md5', 'sha1')
+_RSA_OID, _DSA_OID = '1.2.840.113549.1.1.1', '1.2.840.10040.4.1'
 
 
 class CertificateError(ValueError):
@@ -323,7 +324,11 @@ def certificate_summary(cert, now=None):
 def weakness(cert):
     """Why a certificate is weak (a short RSA/DSA key, an MD5/SHA-1 signature), or None."""
     problems = []
-    key = cert.public_key()
+    # Decoding the key costs more than the whole certificate: only RSA and DSA keys have a size
+    # worth checking (an allowlist of 10,000 certificates is checked at every run).
+    algorithm_oid = getattr(cert, 'public_key_algorithm_oid', None)
+    sized = algorithm_oid is None or algorithm_oid.dotted_string in (_RSA_OID, _DSA_OID)
+    key = cert.public_key() if sized else None
     if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)) and key.key_size < MIN_BITS:
         problems.append('%s key of %d bits (at least %d needed)'
                         % ('RSA' if isinstance(key, rsa.RSAPublicKey) else 'DSA', key.key_size, MIN_BITS))
