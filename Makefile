@@ -13,11 +13,12 @@ ENV := . scripts/env.sh
 STAGE = @start=$$SECONDS; trap 'echo "<== $@ $$([ $$? -eq 0 ] && echo ok || echo FAILED) ($$((SECONDS - start)) s)"' EXIT; echo "==> $@";
 
 .PHONY: help test deps venv lint ruff yamllint ansible-lint sanity unit integration \
-        molecule molecule-image build changelog-lint demo bench clean distclean
+        molecule molecule-image build galaxy-import changelog-lint demo bench clean distclean host-snapshot host-check
 
 help:
-	@echo "make test         deps, venv, lint, sanity, unit, integration, molecule, build (what CI runs)"
+	@echo "make test         deps, venv, lint, sanity, unit, integration, molecule, build, galaxy-import, host-check (CI)"
 	@echo "make deps         apt packages (scripts/install-deps.sh)"
+	@echo "make host-check   the host's Exim paths as host-snapshot found them (tests/lib/hoststate.py)"
 	@echo "make venv         .venv from requirements-dev.txt (+ .cache/collections)"
 	@echo "make lint         ruff check, yamllint, ansible-lint"
 	@echo "make sanity       ansible-test sanity on a copy under .build/sanity/ansible_collections/certrelay/exim"
@@ -25,14 +26,24 @@ help:
 	@echo "make integration  pytest tests/integration"
 	@echo "make molecule     molecule test for every scenario under molecule/ (SCENARIO=name for one)"
 	@echo "make build        ansible-galaxy collection build into .build/"
+	@echo "make galaxy-import  the tarball's content, galaxy-importer, antsibull-docs and antsibull-changelog lint"
 	@echo "make demo         scripts/demo.sh"
 	@echo "make bench        benchmarks/run.sh"
 
-test: deps venv lint sanity unit integration molecule build
+test: deps host-snapshot venv lint sanity unit integration molecule build galaxy-import host-check
 	@echo "make test: all stages passed"
 
 deps:
 	$(STAGE) scripts/install-deps.sh
+
+# /etc/exim4, /etc/exim, the spools' queues and Exim units as `make test` found them (after deps,
+# which may install exim4), and at its end: the run leaves them so, whatever earlier runs left.
+HOST_STATE := .build/host-state.json
+host-snapshot:
+	$(STAGE) python3 tests/lib/hoststate.py snapshot $(HOST_STATE)
+
+host-check:
+	$(STAGE) python3 tests/lib/hoststate.py check $(HOST_STATE)
 
 # .venv (rebuilt only when requirements*.txt change) + .cache/collections (self link, containers.podman)
 venv:
@@ -77,11 +88,15 @@ build: venv
 	ansible-galaxy collection build --force --output-path .build/collection .
 	ls -l .build/collection/*.tar.gz
 
+galaxy-import: venv
+	$(STAGE) scripts/galaxy-import.sh
+
 changelog-lint: venv
 	$(STAGE) $(ENV)
 	antsibull-changelog lint
 
-demo: deps venv
+# scripts/demo.sh installs what it needs itself (install-deps.sh --demo, .venv)
+demo:
 	$(STAGE) scripts/demo.sh
 
 bench: deps venv

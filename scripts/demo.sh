@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---------------------------------------------------------------- what it needs (cached re-runs)
-scripts/install-deps.sh
+scripts/install-deps.sh --demo
 scripts/venv.sh
 scripts/collections.sh >/dev/null
 # shellcheck source=scripts/env.sh

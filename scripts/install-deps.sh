@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests need. Idempotent: when everything is installed it only
+# Install the Debian packages the harness needs. Idempotent: when everything is installed it only
 # checks (well under a second), otherwise it runs `apt-get update` once and installs what is missing.
-# Afterwards no Exim daemon may listen on port 25 (Debian's postinst starts one where systemd runs).
+#   scripts/install-deps.sh          what `make test` needs
+#   scripts/install-deps.sh --demo   what `make demo` needs (Exim, swaks, openssl and no container tools)
+# It starts, stops and disables no service: where Debian's postinst starts the packaged exim4 it keeps
+# running on port 25, which no test or demo uses (they listen on free loopback ports of their own).
 set -euo pipefail
 
-# Also: shellcheck (lets the "shellcheck" test of ansible-test sanity check scripts/*.sh instead of skipping
-# it), git (scripts/sanity.sh; normally part of the base image, like make) and python3-venv (Debian's
-# python3 cannot make the .venv without it).
-PKGS=(exim4-daemon-heavy swaks openssl podman runc debootstrap iproute2 uidmap slirp4netns shellcheck git python3-venv)
+# The demo: exim4-daemon-heavy, swaks, openssl, iproute2 (ss), git (normally part of the base image,
+# like make) and python3-venv (Debian's python3 cannot make the .venv without it).
+PKGS=(exim4-daemon-heavy swaks openssl iproute2 git python3-venv)
+TOOLS=(git python3 ss openssl swaks)
+if [ "${1:-}" != --demo ]; then
+  # Molecule: podman and what it runs on here (runc, uidmap, slirp4netns; debootstrap builds the
+  # image); shellcheck lets ansible-test sanity check scripts/*.sh instead of skipping them.
+  PKGS+=(podman runc debootstrap uidmap slirp4netns shellcheck)
+  TOOLS+=(podman)
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); else
@@ -34,32 +43,7 @@ else
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
 fi
 
-# --- no Exim left listening on port 25 -------------------------------------------------------------
-port25_busy() { ss -ltnH 'sport = :25' 2>/dev/null | grep -q .; }
-port25_pids() { ss -ltnpH 'sport = :25' 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u; }
-wait_port25_free() { local _; for _ in $(seq 50); do port25_busy || return 0; sleep 0.1; done; return 1; }
-if port25_busy; then
-  pidfile_pids=$(cat /run/exim4/exim.pid 2>/dev/null || true)   # read before the init script removes it
-  # the packaged daemon: stop it the way the package does, and keep it from coming back at boot
-  if [ -d /run/systemd/system ]; then
-    "${SUDO[@]}" systemctl disable --now exim4.service >/dev/null 2>&1 || true
-  elif [ -x /etc/init.d/exim4 ]; then
-    "${SUDO[@]}" /etc/init.d/exim4 stop >/dev/null 2>&1 || true
-  fi
-  if ! wait_port25_free; then
-    # still there: kill Exim processes only - the :25 listener(s) and the packaged daemon's pid file,
-    # never anything else (tests run their own daemons on other ports)
-    for pid in $(port25_pids) $pidfile_pids; do
-      if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == exim* ]]; then
-        echo "install-deps: stopping exim daemon $pid (port 25)"
-        "${SUDO[@]}" kill "$pid" 2>/dev/null || true
-      fi
-    done
-    wait_port25_free || { echo "install-deps: WARNING: port 25 is still in use:" >&2; ss -ltnpH 'sport = :25' >&2 || true; }
-  fi
-fi
-
 # Tools the harness itself relies on (normally part of the base image).
-for tool in git python3 ss openssl swaks podman; do
+for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install-deps: '$tool' not found after install" >&2; exit 1; }
 done

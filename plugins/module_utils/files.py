@@ -159,3 +159,33 @@ def write_atomic(module, dest, content, args):
     """Replace dest with content in one rename; readers see the old file or the new one, never a mix
     and never the new content with the wrong permissions."""
     commit(prepare(module, dest, content, args), dest)
+
+
+def _mode_key(mode):
+    if isinstance(mode, int):
+        return '%04o' % mode
+    if isinstance(mode, str) and mode.isdigit():
+        return '%04o' % int(mode, 8)
+    return mode
+
+
+def directory_conflicts(entries):
+    """Messages for each path listed more than once with a different owner, group or mode.
+
+    Two wishes for one directory cannot both hold: applying them in turn changes it on every run
+    and leaves whichever came last. Entries may carry a label (what the directory is for) to name.
+    """
+    seen = {}
+    for entry in entries:
+        path = entry.get('path')
+        if not isinstance(path, str) or not path:
+            continue
+        want = (entry.get('owner'), entry.get('group'), _mode_key(entry.get('mode')))
+        seen.setdefault(os.path.normpath(path), []).append((want, entry.get('label') or path))
+    messages = []
+    for path, wishes in seen.items():
+        # an attribute left out ("unchanged") agrees with any value given for it
+        if any(len(set(want[i] for want, _label in wishes) - {None}) > 1 for i in range(3)):
+            messages.append('%s is wanted as %s' % (path, ' and as '.join(
+                '%s (%s:%s %s)' % (label, want[0] or '-', want[1] or '-', want[2] or '-') for want, label in wishes)))
+    return messages

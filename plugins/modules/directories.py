@@ -39,6 +39,9 @@ options:
       mode:
         description: Mode, octal string such as C('0750') or symbolic; unchanged when not given.
         type: raw
+      label:
+        description: What the directory is for (a variable name, say), named in error messages only.
+        type: str
       secure:
         description:
           - The directory holds what Exim trusts or key material. Refused, before anything is created
@@ -54,6 +57,8 @@ extends_documentation_fragment:
 notes:
   - A path that exists and is not a directory (or a symbolic link to one) is an error, reported
     before anything is created or changed.
+  - So is a path listed twice with a different owner, group or mode (it would change on every run
+    and end as the last entry says); the same path listed twice alike is handled once.
 seealso:
   - module: ansible.builtin.file
 """
@@ -88,6 +93,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     attributes_differ,
+    directory_conflicts,
     file_args,
     unsafe_directory,
 )
@@ -112,12 +118,16 @@ def main():
                 owner=dict(type='str'),
                 group=dict(type='str'),
                 mode=dict(type='raw'),
+                label=dict(type='str'),
                 secure=dict(type='bool', default=False),
             )),
         ),
         supports_check_mode=True,
     )
     entries = module.params['directories']
+    conflicts = directory_conflicts(entries)
+    if conflicts:
+        module.fail_json(msg='directories: one directory cannot have two owners or modes: %s' % '; '.join(conflicts))
     for entry in entries:
         path = entry['path']
         if not os.path.isabs(path):
@@ -130,8 +140,16 @@ def main():
                                  'there; make every directory on its path root\'s and writable by root only'
                                  % (path, problem))
 
-    created, updated = [], []
+    # One entry per path: the checks above made sure repeated entries agree, so merge what they give.
+    merged = {}
     for entry in entries:
+        into = merged.setdefault(os.path.normpath(entry['path']), dict(entry))
+        for key in ('owner', 'group', 'mode'):
+            if into[key] is None:
+                into[key] = entry[key]
+
+    created, updated = [], []
+    for entry in merged.values():
         path = entry['path']
         # A symbolic link to a directory stands for that directory (as with ansible.builtin.file).
         target = os.path.realpath(path)

@@ -82,6 +82,19 @@ options:
         type: str
         default: present
         choices: [present, absent]
+  certificates_var:
+    description:
+      - The name of a variable holding the registered result of M(certrelay.exim.client_certs);
+        its C(entries) are the O(certificates). Handled on the controller, which reads the result as
+        it is instead of templating thousands of entries once more, and passes it on as O(certificates_json).
+      - Mutually exclusive with O(certificates) and O(certificates_json).
+    type: str
+  certificates_json:
+    description:
+      - The O(certificates) as one JSON text (a list of objects with the same keys), checked by the
+        module itself; for thousands of clients much cheaper to pass and check than as many options.
+      - Mutually exclusive with O(certificates).
+    type: str
   allowlist:
     description: How C(allowlist.conf) and O(acl) test membership (see the server role).
     type: str
@@ -100,11 +113,22 @@ options:
         C(acl_check_rcpt). Every C(CERTRELAY_ALLOWED) in it is replaced by the allowlist condition
         (Exim reads the file at run time, where configuration macros do not exist).
     type: str
+  acl_template:
+    description:
+      - A template (searched like the C(src) of M(ansible.builtin.template), in the role's
+        C(templates/) first) rendered on the controller with the task's variables as the O(acl).
+      - Mutually exclusive with O(acl).
+    type: str
   config_file:
     description: The Exim configuration file to install O(config) at, or to validate with when O(config) is not given.
     type: path
   config:
     description: Content of O(config_file), installed right after the switch when it differs.
+    type: str
+  config_template:
+    description:
+      - A template rendered on the controller with the task's variables as the O(config), like O(acl_template).
+      - Mutually exclusive with O(config).
     type: str
   exim:
     description: The Exim binary used to validate a new generation.
@@ -135,6 +159,8 @@ extends_documentation_fragment:
 notes:
   - The configuration refers to C(<state_directory>/current/...); while a new generation is validated
     that prefix is replaced by the new generation's directory in a copy of the configuration.
+  - An action plugin resolves O(certificates_var), O(config_template) and O(acl_template) on the
+    controller before the module runs on the host.
   - The diff is a summary (one line per added, removed or updated certificate), never whole files.
 """
 
@@ -150,8 +176,23 @@ EXAMPLES = r"""
         certificate: "{{ lookup('ansible.builtin.file', 'laptop-a.pem') }}"
     allowlist: dbm
     config_file: /etc/exim4/certrelay/exim.conf
-    config: "{{ lookup('ansible.builtin.template', 'exim.conf.j2') }}"
+    config_template: exim.conf.j2
     exim: /usr/sbin/exim4
+
+- name: Check a long client list once, then trust it without templating it again
+  certrelay.exim.client_certs:
+    var: exim_server_client_certs
+  register: client_check
+
+- name: Trust the checked list
+  certrelay.exim.relay_state:
+    state_directory: /etc/exim4/certrelay/state
+    group: Debian-exim
+    server_certificate: "{{ lookup('ansible.builtin.file', 'relay.crt') }}"
+    server_privatekey: "{{ lookup('ansible.builtin.unvault', 'relay.key') }}"
+    certificates_var: client_check
+    config_file: /etc/exim4/certrelay/exim.conf
+    config_template: exim.conf.j2
 """
 
 RETURN = r"""
@@ -200,6 +241,7 @@ unmanaged:
 """
 
 import contextlib
+import json
 import os
 import re
 import stat
@@ -231,6 +273,28 @@ SUFFIX = '.pem'
 LINKS = 'hashlinks'
 OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', DBM, LINKS)
 ALLOWLIST_LINE = re.compile(r'([0-9A-F]{64}): (\S+)')
+
+
+def certificates_from_json(module, text):
+    """certificates_json as the list the certificates option would give (defaults applied)."""
+    try:
+        items = json.loads(text)
+    except ValueError as exc:
+        module.fail_json(msg='certificates_json is not JSON: %s' % exc)
+    if not isinstance(items, list):
+        module.fail_json(msg='certificates_json must be a JSON list of objects')
+    certificates = []
+    for index, item in enumerate(items):
+        where = 'certificates_json[%d]' % index
+        if not isinstance(item, dict) or set(item) - {'name', 'certificate', 'state'}:
+            module.fail_json(msg='%s must be an object with the keys name, certificate and state' % where)
+        entry = dict(name=item.get('name'), certificate=item.get('certificate'), state=item.get('state') or 'present')
+        if not isinstance(entry['name'], str) or not (entry['certificate'] is None or isinstance(entry['certificate'], str)):
+            module.fail_json(msg='%s: name (required) and certificate must be strings' % where)
+        if entry['state'] not in ('present', 'absent'):
+            module.fail_json(msg='%s: state must be present or absent' % where)
+        certificates.append(entry)
+    return certificates
 
 
 def wanted_certificates(module, certificates):
@@ -556,13 +620,19 @@ def main():
             acl=dict(type='str'),
             config_file=dict(type='path'),
             config=dict(type='str'),
+            # Resolved by the action plugin; accepted here so that the documentation is the module's.
+            certificates_var=dict(type='str'),
+            certificates_json=dict(type='str'),
+            acl_template=dict(type='str'),
+            config_template=dict(type='str'),
             exim=dict(type='path', default='exim'),
             validate=dict(type='bool', default=True),
             lock_timeout=dict(type='int', default=300),
             legacy_paths=dict(type='list', elements='path', default=[]),
             holder=dict(type='str', default='certrelay.exim.relay_state'),
         ),
-        required_by=dict(config=['config_file']),
+        required_by=dict(config=['config_file'], config_template=['config_file']),
+        mutually_exclusive=[('certificates', 'certificates_var', 'certificates_json'), ('acl', 'acl_template'), ('config', 'config_template')],
         required_if=[('revoke_only', False, ['server_certificate', 'server_privatekey'])],
         supports_check_mode=True,
     )
@@ -576,6 +646,8 @@ def main():
     if st is not None and (st.st_uid != 0 or st.st_mode & 0o022):
         module.fail_json(msg='%s must belong to root and be writable by nobody else (it decides what Exim '
                              'trusts): owner uid %d, mode %04o' % (state, st.st_uid, stat.S_IMODE(st.st_mode)))
+    if params['certificates_json'] is not None:
+        params['certificates'] = certificates_from_json(module, params.pop('certificates_json'))
     gid = resolve_group(module, params['group'])
     if params['revoke_only']:
         module.exit_json(**revocations(module, params, gid))

@@ -332,6 +332,9 @@ def client_entry_from(exported):
 def test_check_mode_with_diff_previews_and_writes_nothing(pki, fleet, workdir):
     preview = Fleet(workdir, 'preview')
     before = tree_snapshot(fleet.dir('deliver'))
+    # the 'defaults' host previews the Debian layout: /etc/exim4 as found (an earlier run of the
+    # roles may have left its base directory there) must stay exactly so
+    host_before = tree_snapshot(Path('/etc/exim4'))
     other_port = exim.free_port()
     converged = fleet.hosts['deliver']
     preview.add('changed-port', other_port, pki['relay'], pki['laptop'], directory=fleet.dir('deliver'))
@@ -347,7 +350,7 @@ def test_check_mode_with_diff_previews_and_writes_nothing(pki, fleet, workdir):
     result = preview.apply(check=True, diff=True)
     assert_ok(result)
     assert re.search(r'included: \S+/tasks/debian\.yml for .*\bdefaults\b', result.output), result.output[-3000:]
-    assert not Path('/etc/exim4/certrelay').exists()
+    assert tree_snapshot(Path('/etc/exim4')) == host_before
     for host in preview.hosts:
         assert result.recap(host).get('changed', 0) > 0, host
     assert f'-  port = {converged["exim_client_smarthost_port"]}' in result.output
@@ -529,8 +532,8 @@ def test_changed_pin_or_client_key_reloads_a_managed_exim_after_a_check(pki, rel
         hups = daemon_log.read_text(errors='replace').count('SIGHUP received')
         result, done = changed_run(**overrides)
         assert done.count('reload') == 1, (step, done)
-        assert ran_handlers(result, 'managed') == ['Check the live Exim configuration',
-                                                   'Reload the Exim service'], (step, result.output[-3000:])
+        assert ran_handlers(result, 'managed') == ['Check the live Exim configuration (certrelay.exim.client)',
+                                                   'Reload the Exim service (certrelay.exim.client)'], (step, result.output[-3000:])
         assert ran_handlers(result, 'unmanaged') == [], step
         # the running daemon re-executed, so it reads the new files
         assert exim.wait_for(lambda hups=hups: daemon_log.read_text(errors='replace').count('SIGHUP received') > hups,
@@ -619,7 +622,7 @@ def test_remove_on_debian_layout_previews_local_delivery_without_the_smarthost(w
     assert_ok(result)
     # the Debian branch ran (the standalone one did not); what it would write, Debian's fresh
     # install may already have, so the diff alone cannot show it
-    assert task_status(result.output, "Select Debian's local-only configuration") in ('ok', 'changed'), result.output[-3000:]
+    assert task_status(result.output, "Select Debian's local-only settings without the smarthost macros") in ('ok', 'changed'), result.output[-3000:]
     assert task_status(result.output, 'Remove the complete Exim configuration') == 'skipping'
     assert tree_snapshot(Path('/etc/exim4')) == before
 

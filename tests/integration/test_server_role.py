@@ -4,6 +4,7 @@ One relay per allowlist mode (macro, file, dbm; module-scoped); the tests run in
 """
 
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,25 @@ def test_second_run_changes_nothing(relay):
     assert result.returncode == 0, result.output
     assert result.changed == 0, result.output
     assert tree_snapshot(relay.root / 'etc', relay.config) == before
+
+
+def test_mailbox_spool_and_log_inside_the_base_directory_converge(relay_server, creds):
+    root = Path(tempfile.mkdtemp(prefix='certrelay-server-'))
+    root.chmod(0o755)
+    base = root / 'etc'
+    inside = {'exim_server_spool_directory': str(base / 'spool'), 'exim_server_log_directory': str(base / 'log'),
+              'exim_server_deliver_to_file': str(base / 'mail' / 'relayed')}
+    probe = relay_server([creds['alice']], start=False, root=root, **inside)
+    before = tree_snapshot(base, probe.config)
+    again = probe.apply()
+    assert again.returncode == 0 and again.changed == 0, again.output
+    assert tree_snapshot(base, probe.config) == before
+    for path, owner, mode in [(base, 'root', 0o755), (base / 'spool', 'Debian-exim', 0o750),
+                              (base / 'log', 'Debian-exim', 0o750), (base / 'mail', 'Debian-exim', 0o750)]:
+        assert (path.owner(), path.group(), stat.S_IMODE(path.stat().st_mode)) == (owner, 'Debian-exim', mode), path
+    probe.start()
+    assert probe.swaks(creds['alice'], subject='inside-base').rcpt_reply == ALLOWED
+    assert exim.wait_for(lambda: exim.file_has(base / 'mail' / 'relayed', r'^Subject: inside-base$'), timeout=10)
 
 
 def test_check_mode_with_diff_reports_but_writes_nothing(relay, creds):

@@ -32,7 +32,7 @@ def entry(name, certificate):
     return {'name': name, 'certificate': certificate}
 
 
-def bad_inputs(alice, bob, server):
+def bad_inputs(alice, bob, server, root):
     """Each case keeps listing the relay's clients (alice, bob): a case that dropped one would
     revoke it, which a failed run still does (tests/integration/test_relay_state.py)."""
     other_server = pki.server_cert('other')
@@ -111,6 +111,15 @@ def bad_inputs(alice, bob, server):
                                           client_entry(bob),
                                           entry('ghost', "{{ lookup('ansible.builtin.file', 'fleet/ghost.pem') }}")]},
             r"Unable to access the file 'fleet/ghost.pem'"),
+        # the base directory (root:Debian-exim 0755) cannot also be the mailbox's (Debian-exim 0750)
+        'mailbox in the base directory itself': (
+            {'exim_server_deliver_to_file': str(root / 'etc' / 'relayed')},
+            rf"Two of the role's directories are one path: {root}/etc is wanted as exim_server_base_directory "
+            r"\(root:Debian-exim 0755\) and as the directory of exim_server_deliver_to_file \(Debian-exim:Debian-exim 0750\)"),
+        'spool is the state directory': (
+            {'exim_server_spool_directory': str(root / 'etc' / 'state') + '/'},
+            rf'{root}/etc/state is wanted as exim_server_state_directory \(root:Debian-exim 0750\) '
+            r'and as exim_server_spool_directory \(Debian-exim:Debian-exim 0750\)'),
     }
 
 
@@ -121,7 +130,8 @@ CASES = ['RSA-1024 client certificate', 'SHA-1 client certificate', 'not yet val
          'garbage certificate', 'private key as certificate', 'truncated certificate',
          'duplicate names', 'same certificate under two names', 'expired certificate',
          'empty allowlist', 'path in a name', 'server key does not match',
-         'server certificate is a key', 'unknown allowlist mode', 'certificate file a lookup cannot find']
+         'server certificate is a key', 'unknown allowlist mode', 'certificate file a lookup cannot find',
+         'mailbox in the base directory itself', 'spool is the state directory']
 
 
 def run_cases(relay, cases, *args, check=False, diff=False):
@@ -151,7 +161,7 @@ def key_lines(cases):
 @pytest.fixture(scope='module')
 def failed_runs(good):
     relay, alice, bob = good
-    cases = bad_inputs(alice, bob, relay.server)
+    cases = bad_inputs(alice, bob, relay.server, relay.root)
     before = tree_snapshot(relay.root)
     result = run_cases(relay, cases)
     after = tree_snapshot(relay.root)

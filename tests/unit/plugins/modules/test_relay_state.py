@@ -2,7 +2,9 @@
 exim_dbmbuild; Exim validation is off here (the integration tests run it against a real Exim)."""
 
 import errno
+import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -325,3 +327,31 @@ def test_a_planted_hash_link_to_a_trusted_certificate_is_removed(state, relay, c
     assert result['changed'] and result['unmanaged'] == ['trust/deadbeef.7']
     assert not (current(state) / 'trust' / 'deadbeef.7').exists()
     assert not run(args(state, relay, creds))['changed']
+
+
+def test_certificates_json_is_the_same_list_as_certificates(tmp_path, relay, creds):
+    listed, as_json = tmp_path / 'listed', tmp_path / 'json'
+    listed.mkdir(), as_json.mkdir()
+    first = run(args(listed, relay, creds))
+    arguments = args(as_json, relay, [])
+    del arguments['certificates']
+    arguments['certificates_json'] = json.dumps([entry(c) for c in creds] + [{'name': 'dave', 'state': 'absent'}])
+    second = run(arguments)
+    assert second['added'] == first['added'] == ['alice', 'bob', 'carol']
+    assert (current(as_json) / 'allowlist').read_bytes() == (current(listed) / 'allowlist').read_bytes()
+
+
+@pytest.mark.parametrize('text, message', [
+    ('[{"name": "a"', 'certificates_json is not JSON'),
+    ('{"name": "a"}', 'must be a JSON list of objects'),
+    ('[{"name": "a", "certificat": "x"}]', r'certificates_json\[0\] must be an object with the keys'),
+    ('[{"name": 1}]', r'certificates_json\[0\]: name \(required\) and certificate must be strings'),
+    ('[{"name": "a", "state": "gone"}]', 'state must be present or absent'),
+])
+def test_certificates_json_is_checked_like_the_option(state, relay, text, message):
+    arguments = args(state, relay, [])
+    del arguments['certificates']
+    arguments['certificates_json'] = text
+    result = run(arguments)
+    assert result['failed'] and re.search(message, result['msg'])
+    assert not current(state).exists()

@@ -92,3 +92,28 @@ def test_a_file_in_the_way_of_a_parent_is_a_clean_failure(tmp_path):
     (tmp_path / 'file').write_text('x')
     result = run([{'path': str(tmp_path / 'file' / 'sub')}])
     assert result['failed'] and str(tmp_path / 'file' / 'sub') in result['msg']
+
+
+def test_one_path_with_two_owners_or_modes_fails_before_anything_is_created(tmp_path):
+    first, base = tmp_path / 'first', tmp_path / 'base'
+    result = run([{'path': str(first)},
+                  {'path': str(base), 'owner': 'root', 'group': GROUP, 'mode': '0755', 'label': 'base directory'},
+                  {'path': str(base) + '/', 'owner': 'root', 'group': GROUP, 'mode': '0750', 'label': 'mailbox directory'}])
+    assert result['failed'], result
+    assert (f'{base} is wanted as base directory (root:{GROUP} 0755) and as mailbox directory (root:{GROUP} 0750)'
+            in result['msg']), result['msg']
+    assert not first.exists() and not base.exists()
+
+
+def test_one_path_listed_twice_alike_is_created_once_and_converges(tmp_path):
+    entries = [{'path': str(tmp_path / 'd'), 'mode': '0750'}, {'path': str(tmp_path / 'd') + '/', 'mode': '750'}]
+    result = run(entries)
+    assert result['changed'] and result['created'] == [str(tmp_path / 'd')]
+    assert not run(entries)['changed']
+
+
+def test_entries_for_one_path_add_up(tmp_path):
+    target = tmp_path / 'd'
+    result = run([{'path': str(target), 'group': GROUP}, {'path': str(target), 'mode': '0750'}])
+    assert result['created'] == [str(target)]
+    assert mode(target) == 0o750 and grp.getgrgid(target.stat().st_gid).gr_name == GROUP
