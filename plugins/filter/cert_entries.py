@@ -63,7 +63,7 @@ _value:
       type: dict
       contains:
         invalid_names:
-          description: Names that are not letters, digits, C(.), C(_), C(@), C(-) (not starting with C(.)).
+          description: Names that are not letters, digits, C(.), C(_), C(@), C(-) (not starting with C(.)), matched whole (a trailing newline is invalid).
           type: list
         duplicate_names:
           description: Names given more than once.
@@ -75,10 +75,18 @@ _value:
           description: Entries whose state is neither C(present) nor C(absent).
           type: list
         unusable:
-          description: C(name) and C(reason) for every certificate that does not parse (a private key, garbage, a truncated PEM).
+          description: C(name) and C(reason) for every certificate that does not parse (a private key, garbage, a truncated PEM) or is a bundle of several.
           type: list
         expired:
           description: Present entries whose certificate has expired.
+          type: list
+        not_yet_valid:
+          description: Present entries whose certificate is not valid yet.
+          type: list
+        weak:
+          description:
+            - C(name) and C(reason) of weak certificates; always empty from this filter, which accepts
+              them (M(certrelay.exim.validate_tls) refuses them).
           type: list
         duplicate_certificates:
           description: The same certificate under several names, as C(name1 = name2).

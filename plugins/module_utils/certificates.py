@@ -23,7 +23,7 @@ import re
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
     from cryptography.x509.oid import ExtensionOID, NameOID
 
     HAS_CRYPTOGRAPHY = True
@@ -40,7 +40,11 @@ _PEM_BLOCK = re.compile(
     re.DOTALL,
 )
 _CERT_LABELS = ('CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE')
-_EXIM_FINGERPRINT = re.compile(r'^[0-9A-F]{64}$')
+_EXIM_FINGERPRINT = re.compile(r'[0-9A-F]{64}')
+# Refused unless the caller allows weak certificates.
+MIN_BITS = 2048
+WEAK_HASHES = ('md5', 'sha1')
+_RSA_OID, _DSA_OID = '1.2.840.113549.1.1.1', '1.2.840.10040.4.1'
 
 
 class CertificateError(ValueError):
@@ -225,7 +229,7 @@ def fingerprint(cert, algorithm='sha256', fmt='exim'):
 
 def is_exim_fingerprint(value):
     """True for a SHA-256 fingerprint in the exact form Exim's inlist compares."""
-    return isinstance(value, str) and bool(_EXIM_FINGERPRINT.match(value))
+    return isinstance(value, str) and bool(_EXIM_FINGERPRINT.fullmatch(value))
 
 
 def _utc(cert, name):
@@ -292,7 +296,6 @@ def certificate_info(cert, now=None):
         'subject_alt_names': {'dns': dns, 'ip': ips},
         'serial_number': format(cert.serial_number, 'X'),
         'not_before': not_before.strftime('%Y-%m-%dT%H:%M:%SZ'),
-        'not_yet_valid': now < not_before,
         'days_left': (not_after - now).days,
         'self_signed': _is_self_signed(cert),
         'public_key_type': key_type,
@@ -313,8 +316,29 @@ def certificate_summary(cert, now=None):
         'subject': cert.subject.rfc4514_string(),
         'not_after': not_after.strftime('%Y-%m-%dT%H:%M:%SZ'),
         'expired': now > not_after,
+        'not_yet_valid': now < _utc(cert, 'not_valid_before'),
         'fingerprint': fingerprint_der(der_bytes(cert), 'sha256'),
     }
+
+
+def weakness(cert):
+    """Why a certificate is weak (a short RSA/DSA key, an MD5/SHA-1 signature), or None."""
+    problems = []
+    # Decoding the key costs more than the whole certificate: only RSA and DSA keys have a size
+    # worth checking (an allowlist of 10,000 certificates is checked at every run).
+    algorithm_oid = getattr(cert, 'public_key_algorithm_oid', None)
+    sized = algorithm_oid is None or algorithm_oid.dotted_string in (_RSA_OID, _DSA_OID)
+    key = cert.public_key() if sized else None
+    if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey)) and key.key_size < MIN_BITS:
+        problems.append('%s key of %d bits (at least %d needed)'
+                        % ('RSA' if isinstance(key, rsa.RSAPublicKey) else 'DSA', key.key_size, MIN_BITS))
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except Exception:  # an algorithm cryptography does not know: Exim's library judges it
+        algorithm = None
+    if algorithm is not None and algorithm.name in WEAK_HASHES:
+        problems.append('signed with %s' % algorithm.name.upper().replace('SHA1', 'SHA-1'))
+    return '; '.join(problems) or None
 
 
 def _dns_matches(pattern, host):

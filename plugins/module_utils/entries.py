@@ -13,11 +13,13 @@ import re
 from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
     CertificateError,
     certificate_summary,
-    load_certificate,
+    load_certificates,
+    weakness,
 )
 
 # Also a file name (<name>.pem) in the trust directory: no path separators, no leading dot.
-NAME = re.compile(r'^[A-Za-z0-9_@-][A-Za-z0-9._@-]*$')
+# Matched whole (fullmatch): with '$', "laptop-a\\n" would pass as a second, identical-looking name.
+NAME = re.compile(r'[A-Za-z0-9_@-][A-Za-z0-9._@-]*')
 STATES = ('present', 'absent')
 
 
@@ -38,18 +40,19 @@ def shared_certificates(names_and_fingerprints):
     return [' = '.join(names) for names in by_fingerprint.values() if len(names) > 1]
 
 
-def check_entries(entries, now=None):
+def check_entries(entries, now=None, allow_weak=True):
     """Everything the roles need to know about a list of entries, in one pass.
 
     Returns entries (state defaulted to present), present (name, fingerprint, expired, not_after,
     subject of every present entry whose certificate parses, in input order), listed (the names of
     every entry whose state is present, usable or not) and problems (lists
     of names per kind of problem, name and reason for unusable certificates; all empty when the
-    input is fine). Never raises for bad entries: the caller words the error, naming every bad
+    input is fine). A bundle is unusable (one certificate per name); with allow_weak false, short
+    RSA/DSA keys and MD5/SHA-1 signatures are problems (weak: name and reason). Never raises for bad entries: the caller words the error, naming every bad
     entry at once.
     """
     problems = dict(invalid_names=[], duplicate_names=[], no_certificate=[], invalid_states=[],
-                    unusable=[], expired=[], duplicate_certificates=[])
+                    unusable=[], expired=[], not_yet_valid=[], weak=[], duplicate_certificates=[])
     normalized, present = [], []
     for index, item in enumerate(entries):
         item = item if isinstance(item, dict) else {'name': item}
@@ -57,7 +60,7 @@ def check_entries(entries, now=None):
         label = name if isinstance(name, str) and name else 'entry %d' % index
         state = item.get('state') or 'present'
         normalized.append(dict(item, state=state))
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             problems['invalid_names'].append(str(label))
         if state not in STATES:
             problems['invalid_states'].append(label)
@@ -68,12 +71,23 @@ def check_entries(entries, now=None):
             problems['no_certificate'].append(label)
             continue
         try:
-            info = certificate_summary(load_certificate(item['certificate'], 'the certificate'), now=now)
+            certificates = load_certificates(item['certificate'], 'the certificate')
         except CertificateError as exc:
             problems['unusable'].append(dict(name=label, reason=str(exc)))
             continue
+        if len(certificates) > 1:
+            # Only the first would be trusted: say so rather than cut the bundle silently.
+            problems['unusable'].append(dict(name=label, reason='it holds %d certificates (a bundle); give the '
+                                                                'client\'s own certificate only' % len(certificates)))
+            continue
+        info = certificate_summary(certificates[0], now=now)
         if info['expired']:
             problems['expired'].append(label)
+        elif info['not_yet_valid']:
+            problems['not_yet_valid'].append(label)
+        weak = None if allow_weak else weakness(certificates[0])
+        if weak:
+            problems['weak'].append(dict(name=label, reason=weak))
         present.append(dict(name=label, fingerprint=info['fingerprint'], expired=info['expired'],
                             not_after=info['not_after'], subject=info['subject']))
     problems['duplicate_names'] = _names_seen_twice(item['name'] for item in normalized

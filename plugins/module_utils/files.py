@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import pwd
+import stat
 import tempfile
 
 # Temporary files start with this so a module scanning a directory can tell them from content.
@@ -51,11 +53,56 @@ def differences(module, path, content, args):
     return False, attributes_differ(module, path, args)
 
 
-def temp_path(dest):
-    """A fresh name in dest's directory (same file system, so a rename is atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=os.path.dirname(dest))
-    os.close(fd)
-    return tmp
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return 'uid %d' % uid
+
+
+def _component_problem(path, st, last):
+    """Why another user than root could replace what lies below path, or None."""
+    if st.st_uid != 0:
+        return '%s belongs to %s, not root' % (path, _owner(st.st_uid))
+    mode = stat.S_IMODE(st.st_mode)
+    writable = mode & stat.S_IWOTH or (mode & stat.S_IWGRP and st.st_gid != 0)
+    if writable and (last or not mode & stat.S_ISVTX):
+        return '%s is writable by %s (mode %04o)' % (path, 'others' if mode & stat.S_IWOTH else 'its group', mode)
+    return None
+
+
+def unsafe_directory(path):
+    """Why path (a directory, existing or to be made) is not one only root controls, or None.
+
+    Every component of its real path must be root's and writable by root only (group root may
+    write); a sticky, world-writable parent such as /tmp is fine when the next component is
+    root's, since then nobody else can rename it. Checked for the path as given and for the real
+    path of each of its prefixes, so a symbolic link into a directory someone else controls is
+    refused as well.
+    """
+    path = os.path.abspath(path)
+    prefixes = [path]
+    while prefixes[-1] != os.path.dirname(prefixes[-1]):
+        prefixes.append(os.path.dirname(prefixes[-1]))
+    existing = [prefix for prefix in prefixes if os.path.exists(prefix)]
+    checked = set()
+    # The deepest existing prefix, and the directory holding each symbolic link on the way (whoever
+    # may write there may replace the link).
+    for prefix in existing[:1] + [os.path.dirname(p) for p in existing if os.path.islink(p)]:
+        real = os.path.realpath(prefix)
+        chain = [real]
+        while chain[-1] != os.path.dirname(chain[-1]):
+            chain.append(os.path.dirname(chain[-1]))
+        chain.reverse()
+        for index, component in enumerate(chain):
+            if component in checked:
+                continue
+            checked.add(component)
+            # A sticky parent is fine because the next component must be root's too.
+            problem = _component_problem(component, os.stat(component), index == len(chain) - 1)
+            if problem:
+                return problem
+    return None
 
 
 def settle(module, tmp, dest, args):
@@ -65,9 +112,11 @@ def settle(module, tmp, dest, args):
     for a new file 0644 minus the umask and the module's user; SELinux gets dest's context or the
     policy's default for dest. Nobody can read tmp in between: mkstemp made it 0600.
     """
-    replacing = os.path.lexists(dest)
+    # A symbolic link at dest is replaced by the rename, never followed: its target's attributes
+    # are no model for the new file.
+    replacing = os.path.lexists(dest) and not os.path.islink(dest)
     if replacing:
-        current = os.stat(dest)
+        current = os.lstat(dest)
         os.chown(tmp, current.st_uid, current.st_gid)
         os.chmod(tmp, current.st_mode & 0o7777)
     else:
@@ -81,10 +130,14 @@ def settle(module, tmp, dest, args):
 
 
 def prepare(module, dest, content, args):
-    """A temporary file beside dest with content and dest's final attributes; commit() it."""
-    tmp = temp_path(dest)
+    """A temporary file beside dest with content and dest's final attributes; commit() it.
+
+    The content goes through the descriptor mkstemp opened (O_EXCL, mode 0600): never through a
+    name someone could have replaced in between.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=os.path.dirname(dest))
     try:
-        with open(tmp, 'wb') as handle:
+        with os.fdopen(fd, 'wb') as handle:
             handle.write(content)
         settle(module, tmp, dest, args)
     except BaseException:

@@ -42,6 +42,15 @@ options:
       label:
         description: What the directory is for (a variable name, say), named in error messages only.
         type: str
+      secure:
+        description:
+          - The directory holds what Exim trusts or key material. Refused, before anything is created
+            or changed, when a component of its real path (or of the path as given) belongs to
+            another user than root or is writable by another user (a sticky parent such as
+            C(/tmp) is fine when the next component is root's); it is not repaired, since whoever
+            could write there may have planted files or links in it.
+        type: bool
+        default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - certrelay.exim.attributes
@@ -86,6 +95,7 @@ from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     attributes_differ,
     directory_conflicts,
     file_args,
+    unsafe_directory,
 )
 
 
@@ -109,6 +119,7 @@ def main():
                 group=dict(type='str'),
                 mode=dict(type='raw'),
                 label=dict(type='str'),
+                secure=dict(type='bool', default=False),
             )),
         ),
         supports_check_mode=True,
@@ -123,6 +134,11 @@ def main():
             module.fail_json(msg='directories: %s is not an absolute path' % path)
         if os.path.lexists(path) and not os.path.isdir(path):
             module.fail_json(msg='directories: %s exists and is not a directory' % path)
+        problem = unsafe_directory(path) if entry['secure'] else None
+        if problem:
+            module.fail_json(msg='directories: refusing %s: %s, so another user could replace what is kept '
+                                 'there; make every directory on its path root\'s and writable by root only'
+                                 % (path, problem))
 
     # One entry per path: the checks above made sure repeated entries agree, so merge what they give.
     merged = {}

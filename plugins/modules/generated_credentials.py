@@ -13,10 +13,13 @@ short_description: A key and self-signed certificate made on the host, restricte
 version_added: 0.1.0
 author: certrelay.exim contributors (@certrelay)
 description:
-  - Unless O(certificate_path) exists, generates an EC P-256 key and a self-signed certificate with
-    C(openssl req) on the host (the key never leaves it), into temporary files beside the
-    destinations that are renamed into place key first, so that an interrupted run leaves no
-    certificate without its key.
+  - Unless O(certificate_path) and O(privatekey_path) are regular files, generates an EC P-256 key
+    and a self-signed certificate with C(openssl req) on the host (the key never leaves it), into a
+    fresh directory only root can open beside the destinations, then renamed into place key first,
+    so that an interrupted run leaves no certificate without its key. A symbolic link at either
+    path is replaced, never followed.
+  - Refuses a directory of the key or certificate that another user than root could write to or
+    that belongs to another user (on its real path or the path as given).
   - Sets owner, group and mode of both files, and returns the certificate - one module call where
     generating, two M(ansible.builtin.file) and an M(ansible.builtin.slurp) cost four.
 options:
@@ -25,7 +28,7 @@ options:
     type: path
     required: true
   certificate_path:
-    description: The certificate file; when it exists nothing is generated.
+    description: The certificate file; when it and the key exist as regular files nothing is generated.
     type: path
     required: true
   common_name:
@@ -93,22 +96,30 @@ generated:
 """
 
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
+    TEMP_PREFIX,
     commit,
     discard,
     file_args,
     settle,
-    temp_path,
+    unsafe_directory,
 )
 
 
 def generate(module, key_path, cert_path, key_args, cert_args):
-    """openssl req into temporaries beside the targets; both get their attributes, then the renames."""
+    """openssl req into a directory of its own; both files get their attributes, then the renames.
+
+    openssl opens its output files by name: a fresh 0700 directory of root's (beside the targets,
+    on their file system) is the only place where nobody can put a link or a file of theirs under
+    that name first.
+    """
     params = module.params
-    key_tmp, cert_tmp = temp_path(key_path), temp_path(cert_path)
+    private = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=os.path.dirname(key_path))
+    key_tmp, cert_tmp = os.path.join(private, 'key'), os.path.join(private, 'certificate')
     try:
         module.run_command(
             ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
@@ -123,6 +134,12 @@ def generate(module, key_path, cert_path, key_args, cert_args):
     finally:
         discard(key_tmp)
         discard(cert_tmp)
+        os.rmdir(private)
+
+
+def regular(path):
+    """An existing regular file that is not a symbolic link (a planted link is never followed)."""
+    return os.path.isfile(path) and not os.path.islink(path)
 
 
 def main():
@@ -144,14 +161,22 @@ def main():
     key_path, cert_path = params['privatekey_path'], params['certificate_path']
     key_args = file_args(params['owner'], params['group'], params['privatekey_mode'])
     cert_args = file_args(params['owner'], params['certificate_group'], params['certificate_mode'])
-    generated = not os.path.exists(cert_path)
+    for path in sorted({os.path.dirname(os.path.abspath(key_path)), os.path.dirname(os.path.abspath(cert_path))}):
+        problem = unsafe_directory(path)
+        if problem:
+            module.fail_json(msg='refusing to generate a key in %s: %s, so another user could read or replace '
+                                 'it; make every directory on its path root\'s and writable by root only'
+                                 % (path, problem))
+    # A key or certificate that is a symbolic link (or missing) means a new pair, renamed over the
+    # link: attributes are never set, and the certificate never read, through a link.
+    generated = not (regular(cert_path) and regular(key_path))
     if generated and module.check_mode:
         module.exit_json(changed=True, generated=True, certificate='')
     if generated:
         generate(module, key_path, cert_path, key_args, cert_args)
     changed = generated
     for path, args in ((key_path, key_args), (cert_path, cert_args)):
-        if os.path.exists(path):
+        if regular(path):
             changed = module.set_fs_attributes_if_different(dict(args, path=path), changed)
     with open(cert_path) as handle:
         certificate = handle.read()

@@ -278,7 +278,7 @@ from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME
 from ansible_collections.certrelay.exim.plugins.module_utils.files import file_args, read_bytes, write_atomic
 
 # openssl rehash: <8 hex>.<n> (certs) and .r<n> (CRLs); Debian's c_rehash adds a 32-hex md5 form.
-HASH_LINK = re.compile(r'^([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+$')
+HASH_LINK = re.compile(r'([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+')
 TRUST = 'trust'
 DBM = 'allowlist.db'
 SUFFIX = '.pem'
@@ -287,7 +287,7 @@ SUFFIX = '.pem'
 # in its trust directory was not made by this module.
 LINKS = 'hashlinks'
 OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', DBM, LINKS)
-ALLOWLIST_LINE = re.compile(r'^([0-9A-F]{64}): (\S+)$')
+ALLOWLIST_LINE = re.compile(r'([0-9A-F]{64}): (\S+)')
 
 
 def certificates_from_json(module, text):
@@ -318,7 +318,7 @@ def wanted_certificates(module, certificates):
     for index, item in enumerate(certificates):
         name = item['name']
         where = 'certificates[%d] (%s)' % (index, name)
-        if not NAME.match(name or ''):
+        if not NAME.fullmatch(name or ''):
             module.fail_json(msg='%s: invalid name; use letters, digits, ".", "_", "@", "-" '
                                  'and do not start with "."' % where)
         if name in seen:
@@ -351,11 +351,11 @@ def current_certificates(generation, pems=None, fingerprints=None):
     found = {}
     listed = read_bytes(os.path.join(generation, 'allowlist')) if generation else None
     for line in (listed or b'').decode('ascii', 'replace').splitlines():
-        match = ALLOWLIST_LINE.match(line)
+        match = ALLOWLIST_LINE.fullmatch(line)
         if not match:
             continue
         fingerprint, name = match.groups()
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             continue
         path = os.path.join(generation, TRUST, name + SUFFIX)
         content = read_bytes(path) if stat.S_ISREG(os.lstat(path).st_mode if os.path.lexists(path) else 0) else None
@@ -445,7 +445,7 @@ class Plan(object):
                 differ.append(rel)  # written by this module, no longer wanted
                 continue
             head, tail = os.path.split(rel)
-            if head == TRUST and stat.S_ISLNK(st.st_mode) and HASH_LINK.match(tail) \
+            if head == TRUST and stat.S_ISLNK(st.st_mode) and HASH_LINK.fullmatch(tail) \
                     and (tail, os.readlink(os.path.join(generation, rel))) in made:
                 target = os.readlink(os.path.join(generation, rel))
                 if '%s/%s' % (TRUST, target) in self.files:

@@ -20,7 +20,9 @@ description:
   - Both files are replaced back to back in one module call, so during a rotation Exim, which reads
     both files for every TLS connection, sees a mismatched pair for microseconds instead of the
     seconds between two tasks.
-  - The key is never logged, returned or shown in a diff.
+  - The key is never logged, returned or shown in a diff, and never written through a symbolic link
+    (a link at either path is replaced) or into a directory another user than root may write to
+    (refused).
   - Checks the form only (the certificate text holds PEM certificates and no key, the key text one
     unencrypted PEM private key); that the key belongs to the certificate is checked on the
     controller, for example with the P(certrelay.exim.key_matches_cert#filter) filter. The target
@@ -117,6 +119,7 @@ from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     discard,
     file_args,
     prepare,
+    unsafe_directory,
 )
 
 # Owner read-write, group read: anything beyond (group write, others, setuid) is refused.
@@ -170,6 +173,12 @@ def main():
             module.fail_json(msg='%s: the directory of %s does not exist' % (option, params[option]))
     if os.path.abspath(params['certificate_path']) == os.path.abspath(params['privatekey_path']):
         module.fail_json(msg='certificate_path and privatekey_path must be different files')
+    key_directory = os.path.dirname(os.path.abspath(params['privatekey_path']))
+    problem = unsafe_directory(key_directory) if os.path.isdir(key_directory) else None
+    if problem:
+        module.fail_json(msg='refusing to write the private key in %s: %s, so another user could read or replace '
+                             'it; make every directory on its path root\'s and writable by root only'
+                             % (key_directory, problem))
 
     files = [
         ('certificate', params['certificate_path'], to_bytes(params['certificate'].strip() + '\n'),

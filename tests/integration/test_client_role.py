@@ -18,6 +18,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tests.lib import exim
 from tests.lib.ansible import role_playbook, run_playbook, tree_snapshot
@@ -74,7 +76,20 @@ def pki():
         'misnamed': make_cert('misnamed', 'relay-misnamed.example.com', dns=('relay-misnamed.example.com',)),
         'laptop': client_cert('laptop'),
         'other': client_cert('other-laptop'),
+        'weak-relay': server_cert('weak-relay', bits=1024),
+        'future-relay': server_cert('future-relay', future=True),
+        'sha1-laptop': client_cert('sha1-laptop', digest='sha1'),
+        'ec-laptop': client_cert('ec-laptop', kind='ec'),
     }
+
+
+def ca_and_issued():
+    """A private CA, a relay certificate it issued and an impostor's certificate it issued (another
+    name, no SAN): what a fullchain pin would let in."""
+    ca = make_cert('pin-ca', 'Pin Test CA', ca=True)
+    relay = make_cert('ca-relay', 'relay.example.com', dns=('relay.example.com', 'localhost'), ips=('127.0.0.1',),
+                      issuer=ca)
+    return ca, relay, make_cert('someone-else', 'someone-else.example.com', issuer=ca)
 
 
 @pytest.fixture(scope='module')
@@ -246,7 +261,11 @@ def test_delivers_to_the_pinned_relay_with_verified_certificate(fleet, relays):
 def test_impostor_with_the_same_names_gets_nothing(fleet, relays):
     case = fleet.dir('impostor')
     config = send(case, 'client-impostor')
-    assert re.search(rf'== {RCPT} .*defer.*certificate verification failed', mainlog(case)), mainlog(case)
+    # the fingerprint pin (tls:cert event) refuses it before the library's own verification
+    assert 'verify denied by event-action: depth=0: the relay certificate is not one of the pinned ones' \
+        in mainlog(case), mainlog(case)
+    assert re.search(rf'== {RCPT} .*defer.*(certificate verification failed|Error in the certificate)',
+                     mainlog(case)), mainlog(case)
     assert exim.queue_count(config) == 1
     assert not delivered(relays['impostor'][1], 'client-impostor', timeout=1.0)
 
@@ -350,6 +369,19 @@ BAD_INPUT = {
                     'exim_client_privatekey is not an unencrypted PEM private key'),
     'cert-and-generate': ({'exim_client_generate_certificate': True},
                           'or neither and exim_client_generate_certificate=true'),
+    'pinned-weak': ({'exim_client_server_certificate': 'weak-relay'},
+                    'is weak: RSA key of 1024 bits (at least 2048 needed) (set exim_client_allow_weak to accept it)'),
+    'pinned-not-yet-valid': ({'exim_client_server_certificate': 'future-relay'}, 'not valid before'),
+    'client-cert-sha1': ({'exim_client_certificate': 'sha1-cert', 'exim_client_privatekey': 'sha1-key'},
+                         'exim_client_certificate (CN=sha1-laptop.example.com) is weak: signed with SHA-1'),
+    'key-with-certificate': ({'exim_client_privatekey': 'cert-and-key'},
+                             'exim_client_privatekey holds a certificate as well as a key'),
+    'key-of-another-type': ({'exim_client_privatekey': 'ec-key'},
+                            'exim_client_privatekey does not belong to exim_client_certificate'),
+    # Debian's transport cannot compare fingerprints: a CA in the pin is refused there
+    'debian-pin-with-ca': ({'exim_client_layout': 'debian', 'exim_client_smarthost': 'relay.example.com',
+                            'exim_client_server_certificate': 'fullchain'},
+                           'is a CA certificate (it signs certificates)'),
 }
 
 
@@ -358,7 +390,11 @@ def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relay
               'relay-key': pki['relay'].key_pem, 'other-key': pki['other'].key_pem, 'garbage': 'not a key',
               'bundle-expired': bundle(pki['relay'], pki['bundle-expired']),
               'bundle-misnamed': bundle(pki['misnamed'], pki['relay']),
-              'bundle-key': pki['relay'].cert_pem + pki['relay'].key_pem}
+              'bundle-key': pki['relay'].cert_pem + pki['relay'].key_pem,
+              'weak-relay': pki['weak-relay'].cert_pem, 'future-relay': pki['future-relay'].cert_pem,
+              'sha1-cert': pki['sha1-laptop'].cert_pem, 'sha1-key': pki['sha1-laptop'].key_pem,
+              'cert-and-key': pki['laptop'].cert_pem + pki['laptop'].key_pem, 'ec-key': pki['ec-laptop'].key_pem,
+              'fullchain': bundle(*ca_and_issued()[1::-1])}
     # these target converged clients: they must stay exactly as they were
     converged = {'pinned-lacks-name': 'deliver', 'bundle-one-expired': 'bundle-current',
                  'bundle-one-misnamed': 'bundle-next'}
@@ -368,6 +404,9 @@ def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relay
         directory = fleet.dir(converged[host]) if host in converged else None
         bad.add(host, relays['relay'][0], pki['relay'], pki['laptop'], directory=directory, **resolved)
     watched = [fleet.dir(host) for host in set(converged.values())] + [bad.dir(host) for host in BAD_INPUT]
+    # what the debian layout would write
+    watched += [Path(p) for p in ('/etc/exim4/update-exim4.conf.conf', '/etc/exim4/exim4.conf.localmacros',
+                                  '/etc/exim4/certrelay', '/var/lib/exim4/config.autogenerated')]
     before = tree_snapshot(*watched)
     result = bad.apply()
     assert result.returncode != 0
@@ -379,7 +418,8 @@ def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relay
     # only the bad certificate of a bundle is named
     assert 'certificate 1 of 2' not in host_output(result, 'bundle-one-expired')
     assert 'certificate 2 of 2' not in host_output(result, 'bundle-one-misnamed')
-    for secret in (pki['laptop'].key_pem, pki['other'].key_pem, pki['relay'].key_pem):
+    for secret in (pki['laptop'].key_pem, pki['other'].key_pem, pki['relay'].key_pem, pki['sha1-laptop'].key_pem,
+                   pki['ec-laptop'].key_pem):
         assert secret.splitlines()[1] not in result.output
 
 
@@ -576,3 +616,83 @@ def test_remove_on_debian_layout_previews_local_delivery_without_the_smarthost(w
     assert task_status(result.output, "Select Debian's local-only settings without the smarthost macros") in ('ok', 'changed'), result.output[-3000:]
     assert task_status(result.output, 'Remove the complete Exim configuration') == 'skipping'
     assert tree_snapshot(Path('/etc/exim4')) == before
+
+
+# ------------------------------------------------------------------ the pin is the relay's own certificate
+
+def test_pin_holding_a_ca_delivers_to_the_pinned_relay_only(pki, workdir):
+    """A fullchain pin (relay certificate + its CA) with the hostname check off: the relay gets the
+    message, an impostor holding another certificate of the same CA (another name, no SAN) gets
+    nothing - the transport compares the relay's own fingerprint, not only the chain."""
+    ca, relay_cred, impostor_cred = ca_and_issued()
+    pin = bundle(relay_cred, ca)
+    with ExitStack() as stack:
+        relay = start_relay(stack, workdir / 'relays' / 'ca-relay', relay_cred, pki['laptop'].cert_pem)
+        impostor = start_relay(stack, workdir / 'relays' / 'ca-impostor', impostor_cred, pki['laptop'].cert_pem)
+        capin = Fleet(workdir, 'capin')
+        for host, (port, _base) in (('to-relay', relay), ('to-impostor', impostor)):
+            capin.add(host, port, relay_cred, pki['laptop'], exim_client_server_certificate=pin,
+                      exim_client_verify_hostname=False)
+        assert_ok(capin.apply())
+        send(capin.dir('to-relay'), 'ca-pin-relay')
+        assert delivered(relay[1], 'ca-pin-relay'), mainlog(capin.dir('to-relay'))
+        assert re.search(rf'=> {RCPT} .*CV=yes', mainlog(capin.dir('to-relay')))
+        case = capin.dir('to-impostor')
+        config = send(case, 'ca-pin-impostor')
+        assert 'the relay certificate is not one of the pinned ones' in mainlog(case), mainlog(case)
+        assert exim.queue_count(config) == 1
+        assert not delivered(impostor[1], 'ca-pin-impostor', timeout=1.0)
+        assert not exim.file_has(impostor[1] / 'mail' / 'relayed', 'ca-pin-impostor')
+
+
+# ------------------------------------------------------------------ directories and links someone else controls
+
+NOBODY = 65534
+
+
+def test_tls_directory_another_user_controls_is_refused_and_a_planted_key_link_never_followed(pki, relays, workdir):
+    """A TLS directory below a directory of another user's, or a link into one, is refused with the
+    host unchanged; a link planted at client.key (in a directory that is root's again) is replaced
+    by the new key, and the file it pointed to stays as it was."""
+    links = Fleet(workdir, 'links')
+    mallory = workdir / 'mallory'
+    (mallory / 'tls').mkdir(parents=True)
+    (mallory / 'stolen.key').write_text('mallory reads whatever lands here\n')
+    for path in (mallory, mallory / 'tls', mallory / 'stolen.key'):
+        shutil.chown(path, NOBODY, NOBODY)
+    # case/etc belongs to another user
+    owned = links.dir('etc-of-another-user') / 'etc'
+    owned.mkdir(parents=True)
+    shutil.chown(owned, NOBODY, NOBODY)
+    links.add('etc-of-another-user', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    # the TLS directory is a link into a directory of another user's
+    linked = links.dir('tls-link') / 'etc'
+    linked.mkdir(parents=True)
+    (linked / 'tls').symlink_to(mallory / 'tls')
+    links.add('tls-link', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+    # a link planted at client.key while the directory was open, the directory root's again
+    tls = links.dir('planted') / 'etc' / 'tls'
+    tls.mkdir(parents=True)
+    shutil.chown(tls, 'root', 'Debian-exim')
+    tls.chmod(0o750)
+    (tls / 'client.key').symlink_to(mallory / 'stolen.key')
+    links.add('planted', relays['relay'][0], pki['relay'], exim_client_generate_certificate=True)
+
+    refused = ('etc-of-another-user', 'tls-link')
+    before = tree_snapshot(mallory, *(links.dir(host) for host in refused))
+    result = links.apply()
+    assert tree_snapshot(mallory, *(links.dir(host) for host in refused)) == before
+    assert 'refusing %s/etc/tls: %s/etc belongs to nobody, not root' % (links.dir(refused[0]), links.dir(refused[0])) \
+        in host_output(result, refused[0]), host_output(result, refused[0])
+    assert 'belongs to nobody, not root' in host_output(result, 'tls-link'), host_output(result, 'tls-link')
+    for host in refused:
+        assert result.recap(host).get('failed') == 1 and result.recap(host).get('changed') == 0, host
+    assert result.recap('planted').get('failed', 0) == 0, host_output(result, 'planted')
+    key = tls / 'client.key'
+    assert not key.is_symlink() and stat.S_IMODE(key.stat().st_mode) == 0o640
+    assert 'BEGIN PRIVATE KEY' in key.read_text()
+    assert (mallory / 'stolen.key').read_text() == 'mallory reads whatever lands here\n'
+    public = serialization.load_pem_private_key(key.read_bytes(), None).public_key()
+    certificate = x509.load_pem_x509_certificate((tls / 'client.crt').read_bytes())
+    spki = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert public.public_bytes(*spki) == certificate.public_key().public_bytes(*spki)

@@ -2,6 +2,8 @@
 
 import datetime
 import ipaddress
+import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +49,9 @@ class Credential:
         return crt, key
 
 
-def new_key(kind: str = 'rsa'):
+def new_key(kind: str = 'rsa', bits: int = 2048):
     if kind == 'rsa':
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if kind == 'ec':
         return ec.generate_private_key(ec.SECP256R1())
     if kind == 'ed25519':
@@ -67,16 +69,24 @@ def make_cert(
     expired: bool = False,
     issuer: 'Credential | None' = None,
     key_ids: bool = False,
+    bits: int = 2048,
+    digest: str = 'sha256',
+    future: bool = False,
+    ca: bool = False,
 ) -> Credential:
     """A self-signed certificate, or one signed by issuer.
 
     key_ids: subject and authority key identifiers, as `openssl req -x509` (and so the client
-    role's generated certificates) adds them.
+    role's generated certificates) adds them. bits (RSA key size) and digest (signature hash) make
+    weak certificates; future one valid from tomorrow; ca a CA certificate (key usage
+    keyCertSign) that signs others.
     """
-    key = new_key(kind)
+    key = new_key(kind, bits)
     now = datetime.datetime.now(datetime.UTC)
     start, end = (now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)) if expired else (
         now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days))
+    if future:
+        start = now + datetime.timedelta(days=1)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)])
     builder = (
         x509.CertificateBuilder()
@@ -97,9 +107,28 @@ def make_cert(
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
             (issuer.key if issuer else key).public_key()), critical=False)
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
+            critical=True)
     signing_key = issuer.key if issuer else key
+    if digest != 'sha256':
+        return Credential(name, _openssl_self_signed(key, common_name or name, digest, days), key)
     algorithm = None if isinstance(signing_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return Credential(name, builder.sign(signing_key, algorithm), key)
+
+
+def _openssl_self_signed(key, common_name, digest, days):
+    """A self-signed certificate with a weak signature hash: cryptography refuses to make one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        key_file, cert_file = Path(tmp) / 'key.pem', Path(tmp) / 'cert.pem'
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        subprocess.run(['openssl', 'req', '-x509', '-new', '-key', str(key_file), '-%s' % digest,
+                        '-subj', '/CN=%s' % common_name, '-days', str(days), '-out', str(cert_file)],
+                       check=True, capture_output=True)
+        return x509.load_pem_x509_certificate(cert_file.read_bytes())
 
 
 def server_cert(name: str = 'relay', host: str = 'relay.example.com', **kw) -> Credential:
