@@ -5,8 +5,13 @@ One standalone relay per allowlist mode (macro, file, dbm; module-scoped); tests
 """
 
 import datetime
-import warnings
+import gzip
+import json
 import re
+import shutil
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -14,6 +19,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from tests.lib import exim, pki
+from tests.lib.ansible import REPO, run_playbook, tree_snapshot
+
+PLAYBOOKS = REPO / 'playbooks'
 
 ALLOWED = '250 Accepted'
 REFUSED = '550 relay not permitted'
@@ -67,12 +75,6 @@ def log_lines(relay):
     return relay.log_text().splitlines()
 
 
-def message_ids(relay, subject):
-    """The relay's ids of the messages it accepted with this subject (from the delivered copies)."""
-    found = re.findall(rf'^Message-Id: .*$\n(?:.*\n)*?^Subject: {subject}$', relay.mailbox.read_text(), re.M)
-    return found
-
-
 def test_accepted_message_log_lines_name_the_laptop(relay, creds):
     for name in ('ann', 'bob'):
         result = relay.swaks(creds[name], subject=f'named-{name}')
@@ -121,3 +123,50 @@ def test_hostile_dn_gives_one_bounded_line_with_its_fingerprint(relay, creds, la
     # the rejection line is Exim's and carries the host
     assert any(re.search(r'H=\S* ?\[127\.0\.0\.1\].* rejected RCPT <dest@external\.example\.org>: relay not permitted', n)
                for n in new), new
+
+
+def write_inventory(relay) -> Path:
+    inventory = relay.root / 'report-inventory.json'
+    inventory.write_text(json.dumps({'all': {'children': {'relays': {'hosts': {'relay-1': {
+        'ansible_connection': 'local',
+        'ansible_python_interpreter': sys.executable,
+        'exim_server_layout': 'standalone',
+        'exim_server_config_file': str(relay.config),
+        'exim_server_log_directory': str(relay.root / 'log'),
+        'exim_server_state_directory': str(relay.state_dir),
+    }}}}}}))
+    return inventory
+
+
+def test_report_and_pending_read_current_and_rotated_logs(relay, creds):
+    if relay.allowlist != 'file':
+        pytest.skip('the log is the same in every allowlist mode; read it once')
+    log = relay.root / 'log'
+    # logrotate's way: rename, compress, and the daemon's next line starts a new mainlog
+    (log / 'mainlog').rename(log / 'mainlog.1')
+    with open(log / 'mainlog.1', 'rb') as plain, gzip.open(log / 'mainlog.1.gz', 'wb') as packed:
+        shutil.copyfileobj(plain, packed)
+    (log / 'mainlog.1').unlink()
+    result = relay.swaks(creds['ann'], subject='after-rotation')
+    assert result.rcpt_reply == ALLOWED, result.transcript
+    assert exim.wait_for(lambda: exim.file_has(log / 'mainlog', r' <= '))
+    inventory = write_inventory(relay)
+    # (the running Exim keeps writing its current logs)
+    before = tree_snapshot(relay.state_dir, log / 'mainlog.1.gz')
+    for check in (False, True):
+        report = run_playbook(PLAYBOOKS / 'report.yml', {'certrelay_report_days': 2}, inventory=inventory, check=check)
+        assert report.returncode == 0, report.output
+        assert re.search(r'"ann: 2 message\(s\) in the last 2 days, last seen \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, '
+                         r'certificate expires \d{4}-\d\d-\d\dT[\d:]+Z \((29|30) days\)"', report.stdout), report.stdout
+        assert re.search(r'"bob: 2 message\(s\) in the last 2 days', report.stdout), report.stdout
+        assert re.search(r'"carol: 3 message\(s\) .*, rate-limited 1 time\(s\)"', report.stdout), report.stdout
+        pending = run_playbook(PLAYBOOKS / 'pending.yml', inventory=inventory, check=check)
+        assert pending.returncode == 0, pending.output
+        verified, _, untrusted = pending.stdout.partition('"Untrusted (does not verify')
+        for label in HOSTILE_DNS:
+            for kind, section, other in (('verified', verified, untrusted), ('untrusted', untrusted, verified)):
+                fingerprint = creds[f'{kind}-{label}'].fingerprint
+                assert re.search(rf'"{fingerprint} DN=.*: 1 time\(s\), first ', section), pending.stdout
+                assert fingerprint not in other
+        assert creds['ann'].fingerprint not in pending.stdout
+    assert tree_snapshot(relay.state_dir, log / 'mainlog.1.gz') == before
