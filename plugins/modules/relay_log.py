@@ -13,7 +13,8 @@ short_description: What a relay's Exim logs say about its clients and the certif
 version_added: 0.1.0
 author: certrelay.exim contributors (@certrelay)
 description:
-  - Reads the relay's main logs (current and rotated, gzip-compressed or not) once, on the relay,
+  - >-
+    Reads the relay's main logs (current and rotated, gzip-compressed or not) once, on the relay,
     and returns per client the messages relayed (by the C(certrelay: client) line the server role's
     DATA ACL writes with the message's id, counted when Exim's C(<=) line for that id follows) and
     per refused certificate (C(verified certificate not in the allowlist) or C(untrusted client

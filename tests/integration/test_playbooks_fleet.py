@@ -217,7 +217,8 @@ def test_mail_from_every_laptop_is_relayed_over_mutual_tls(fleet):
     for laptop in LAPTOPS:
         subject = fleet.send(laptop, 'site')
         assert fleet.relayed(subject), fleet.laptop_log(laptop)[-2000:]
-        assert re.search(rf'CV=yes DN="CN={laptop}\.example\.com"', fleet.relay_log())
+        assert re.search(rf' certrelay: client {laptop} fingerprint {fleet.fingerprint(fleet.laptop_cred(laptop)[0])}$',
+                         fleet.relay_log(), re.M)
         assert re.search(r'=> dest@external\.example\.org .*CV=yes DN="CN=relay\.example\.com"',
                          fleet.laptop_log(laptop))
 

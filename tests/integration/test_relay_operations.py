@@ -80,7 +80,7 @@ def test_accepted_message_log_lines_name_the_laptop(relay, creds):
         result = relay.swaks(creds[name], subject=f'named-{name}')
         assert result.rcpt_reply == ALLOWED, result.transcript
         queue_id = re.search(r'250 OK id=(\S+)', result.transcript).group(1)
-        assert exim.wait_for(lambda: f'{queue_id} <= ' in relay.log_text())
+        assert exim.wait_for(lambda queue_id=queue_id: f'{queue_id} <= ' in relay.log_text())
         own = [line for line in log_lines(relay) if f' {queue_id} ' in line]
         assert f'certrelay: client {name} fingerprint {creds[name].fingerprint}' in '\n'.join(own), own
         assert any(' <= ' in line for line in own), own
