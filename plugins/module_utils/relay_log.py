@@ -151,8 +151,8 @@ def _tlv(data, pos):
 
 def not_after(der):
     """The notAfter of a DER certificate as 'YYYY-MM-DDTHH:MM:SSZ' (no cryptography on targets)."""
-    _, pos, _ = _tlv(der, 0)           # Certificate
-    _, pos, end = _tlv(der, pos)       # tbsCertificate
+    pos = _tlv(der, 0)[1]              # Certificate
+    pos, end = _tlv(der, pos)[1:]      # tbsCertificate
     elements = []
     while pos < end and len(elements) < 6:
         tag, start, pos = _tlv(der, pos)
@@ -162,7 +162,7 @@ def not_after(der):
     tag, pos, end = elements[3]        # serial, signature, issuer, validity
     if tag != 0x30:
         raise ValueError('no validity in certificate')
-    _, _, pos = _tlv(der, pos)         # notBefore
+    pos = _tlv(der, pos)[2]            # notBefore
     tag, start, stop = _tlv(der, pos)  # notAfter
     text = der[start:stop].decode('ascii')
     if tag == 0x17:                    # UTCTime, RFC 5280: YY < 50 is 20YY

@@ -108,7 +108,7 @@ def trusted_now(state_directory):
     listed = (read_bytes(os.path.join(current, 'allowlist')) or b'').decode('ascii', 'replace')
     found = {}
     for line in listed.splitlines():
-        fingerprint, _, name = line.partition(': ')
+        fingerprint, name = line.partition(': ')[::2]
         if line.startswith('#') or not name:
             continue
         expiry = None
@@ -175,7 +175,7 @@ def main():
         entry.setdefault('not_after', None)
         entry['trusted'] = entry['name'] in trusted
         entry['expires_in_days'] = days_left(entry['not_after'], now)
-    allowlisted = set(fingerprint for fingerprint, _ in trusted.values())
+    allowlisted = set(item[0] for item in trusted.values())
     refused = dict(verified=[], untrusted=[])
     for entry in sorted(summary.refused.values(), key=lambda e: e['last_seen'], reverse=True):
         if entry['fingerprint'] not in allowlisted:
