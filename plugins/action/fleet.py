@@ -7,9 +7,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+
+from ansible.errors import AnsibleActionFail
+
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import (
+    expiring_certificates,
     laptop_settings,
     relay_links,
     relay_problems,
@@ -22,13 +27,18 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = {
         'directory': {'type': 'path', 'required': True},
         'revoke': {'type': 'raw'},
+        'expiry_warn_days': {'type': 'int', 'default': 30},
     }
 
     def act(self, args, task_vars):
-        return dict(read_fleet(args['directory'], args['revoke'], task_vars), changed=False)
+        if args['expiry_warn_days'] < 0:
+            raise AnsibleActionFail('certrelay_expiry_warn_days must be 0 or more days (got %d)' % args['expiry_warn_days'])
+        data = read_fleet(args['directory'], args['revoke'], task_vars, args['expiry_warn_days'])
+        warnings = data.pop('warnings')
+        return dict(data, changed=False, **({'warnings': warnings} if warnings else {}))
 
 
-def read_fleet(directory, revoke, task_vars):
+def read_fleet(directory, revoke, task_vars, expiry_warn_days=30, now=None):
     """The fleet's data for the run, with every problem worded (empty when all is well)."""
     groups = task_vars.get('groups', {})
     relays = list(groups.get('relays', []))
@@ -47,6 +57,10 @@ def read_fleet(directory, revoke, task_vars):
     if revoke is not None:
         revoking = revoke_names(revoke)
         problems += revoke_problems(revoking, fleet.known(inventory_laptops))
+    expiring, warnings = expiring_certificates(
+        dict((name, end) for name, end in fleet.not_after.items() if name in fleet.enrolled), links,
+        expiry_warn_days, now or datetime.datetime.now(datetime.timezone.utc))
     data = fleet.to_data()
-    data.update(problems=problems, relays=links, laptops=settings, revoking=revoking)
+    data.update(problems=problems, relays=links, laptops=settings, revoking=revoking, expiring=expiring,
+                warnings=warnings)
     return data

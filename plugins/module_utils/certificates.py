@@ -240,6 +240,11 @@ def _utc(cert, name):
     return value
 
 
+def not_after_utc(cert):
+    """The end of a certificate's validity, an aware UTC datetime."""
+    return _utc(cert, 'not_valid_after')
+
+
 def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 

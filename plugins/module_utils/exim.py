@@ -21,6 +21,8 @@ PEER_FINGERPRINT = '${sha256:$tls_in_peercert}'
 # The word the role's ACL text uses for "this certificate is allowlisted"; the standalone layout
 # defines it as a macro (allowlist.conf), the Debian layout's ACL file gets the condition itself.
 ALLOWED_TOKEN = 'CERTRELAY_ALLOWED'
+# Likewise for "the allowlist name of this certificate" (empty when it is not listed).
+NAME_TOKEN = 'CERTRELAY_CLIENT_NAME'
 # A fake SMTP session (-bh) from a TEST-NET address without TLS must be refused with this: it
 # catches ACL expansion errors that -bV cannot see.
 PROBE_REPLY = '550 relay not permitted'
@@ -35,17 +37,51 @@ def lsearch_allowlist(fingerprints):
     return ('\n'.join(lines) + '\n').encode('ascii')
 
 
+def _lookup(mode, lsearch_path, dbm_path):
+    kind, path = ('dbm', dbm_path) if mode == 'dbm' else ('lsearch', lsearch_path)
+    return '${lookup{%s}%s{%s}' % (PEER_FINGERPRINT, kind, path)
+
+
+def _names(fingerprints):
+    """`FINGERPRINT=name` pairs for ${extract}: names never hold spaces or "=" (entries.NAME)."""
+    return ' '.join('%s=%s' % (fingerprints[name], name) for name in sorted(fingerprints))
+
+
 def allowed_condition(mode, fingerprints, lsearch_path, dbm_path):
     """An Exim expansion that is true for an allowlisted peer certificate, for any mode."""
     if mode == 'macro':
         listed = ' : '.join(fingerprints[name] for name in sorted(fingerprints))
         return '${if inlist{%s}{%s}}' % (PEER_FINGERPRINT, listed)
-    kind, path = ('dbm', dbm_path) if mode == 'dbm' else ('lsearch', lsearch_path)
-    return '${lookup{%s}%s{%s}{true}{false}}' % (PEER_FINGERPRINT, kind, path)
+    return _lookup(mode, lsearch_path, dbm_path) + '{true}{false}}'
+
+
+def client_name(mode, fingerprints, lsearch_path, dbm_path):
+    """An Exim expansion giving the allowlist name of the peer certificate, empty when unlisted.
+
+    The lsearch file (and its dbm index) already maps fingerprint to name; macro mode has no file,
+    so the pairs are in the expansion itself."""
+    if mode == 'macro':
+        return '${extract{%s}{%s}}' % (PEER_FINGERPRINT, _names(fingerprints))
+    return _lookup(mode, lsearch_path, dbm_path) + '}'
+
+
+def substitute(text, mode, fingerprints, lsearch_path, dbm_path):
+    """An ACL file's text with the allowlist tokens replaced by their expansions."""
+    paths = (lsearch_path, dbm_path)
+    return (text.replace(ALLOWED_TOKEN, allowed_condition(mode, fingerprints, *paths))
+            .replace(NAME_TOKEN, client_name(mode, fingerprints, *paths)))
+
+
+def tokenize(text, mode, fingerprints, lsearch_path, dbm_path):
+    """The inverse of substitute() for the same allowlist."""
+    paths = (lsearch_path, dbm_path)
+    return (text.replace(allowed_condition(mode, fingerprints, *paths), ALLOWED_TOKEN)
+            .replace(client_name(mode, fingerprints, *paths), NAME_TOKEN))
 
 
 def allowlist_macros(mode, fingerprints, lsearch_path, dbm_path):
-    """Main-section macros for an `.include`: RELAY_FROM_CERTS(_FILE) and CERTRELAY_ALLOWED."""
+    """Main-section macros for an `.include`: RELAY_FROM_CERTS(_FILE), CERTRELAY_ALLOWED and
+    CERTRELAY_CLIENT_NAME."""
     lines = ['# Written by certrelay.exim: the clients allowed to relay (%s mode).' % mode]
     if mode == 'macro':
         names = sorted(fingerprints)
@@ -55,11 +91,17 @@ def allowlist_macros(mode, fingerprints, lsearch_path, dbm_path):
                       for i, name in enumerate(names)]
         else:
             lines.append('RELAY_FROM_CERTS =')
+        # one pair a line, as above: a fleet's worth on one line would be unreadable
+        lines.append('RELAY_CLIENT_NAMES =%s' % (' \\' if names else ''))
+        lines += ['  %s=%s%s' % (fingerprints[name], name, ' \\' if i < len(names) - 1 else '')
+                  for i, name in enumerate(names)]
         lines.append('%s = ${if inlist{%s}{RELAY_FROM_CERTS}}' % (ALLOWED_TOKEN, PEER_FINGERPRINT))
+        lines.append('%s = ${extract{%s}{RELAY_CLIENT_NAMES}}' % (NAME_TOKEN, PEER_FINGERPRINT))
     else:
-        kind, path = ('dbm', dbm_path) if mode == 'dbm' else ('lsearch', lsearch_path)
-        lines.append('RELAY_FROM_CERTS_FILE = %s' % path)
+        kind = 'dbm' if mode == 'dbm' else 'lsearch'
+        lines.append('RELAY_FROM_CERTS_FILE = %s' % (dbm_path if mode == 'dbm' else lsearch_path))
         lines.append('%s = ${lookup{%s}%s{RELAY_FROM_CERTS_FILE}{true}{false}}' % (ALLOWED_TOKEN, PEER_FINGERPRINT, kind))
+        lines.append('%s = ${lookup{%s}%s{RELAY_FROM_CERTS_FILE}}' % (NAME_TOKEN, PEER_FINGERPRINT, kind))
     return ('\n'.join(lines) + '\n').encode('ascii')
 
 

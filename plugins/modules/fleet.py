@@ -36,6 +36,12 @@ options:
         empty), the names are checked against the inventory and the fleet directory and returned
         as RV(revoking).
     type: raw
+  expiry_warn_days:
+    description:
+      - Enrolled laptop certificates and relay certificates (C(exim_server_tls_certificate)) that end
+        within this many days are returned as RV(expiring), each with a warning.
+    type: int
+    default: 30
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -69,6 +75,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+expiring:
+  description:
+    - C(laptops) (enrolled certificates) and C(relays) (their C(exim_server_tls_certificate)) that end
+      within O(expiry_warn_days) days or have ended, soonest first, each C(name), C(not_after)
+      (C(YYYY-MM-DDTHH:MM:SSZ)) and C(days_left) (negative once expired).
+  returned: always
+  type: dict
 directory:
   description: The fleet directory.
   returned: always

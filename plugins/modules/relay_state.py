@@ -18,8 +18,9 @@ description:
     certificate and key (C(server.crt), C(server.key)), the trust directory C(trust/) with one
     C(<name>.pem) per client certificate and their hash links, the allowlist (C(allowlist), an Exim
     C(lsearch) file, one fingerprint and client name per line; C(allowlist.db), its C(exim_dbmbuild) index, in
-    C(dbm) mode), the allowlist macros C(allowlist.conf) for an C(.include) and, when given, the RCPT
-    ACL file C(acl_check_rcpt).
+    C(dbm) mode), the allowlist macros C(allowlist.conf) for an C(.include) (C(CERTRELAY_ALLOWED),
+    C(CERTRELAY_CLIENT_NAME)) and, when given, the RCPT and DATA ACL files C(acl_check_rcpt),
+    C(acl_check_data).
   - A change builds a new generation beside the current one (unchanged files are hard links, so it
     costs little time and space), validates it with C(exim -bV) and an ACL probe against the
     configuration, and publishes it by renaming a new symlink over C(current). A run killed at any
@@ -119,13 +120,22 @@ options:
     description:
       - Text of an RCPT ACL file (Debian layout, named by C(MAIN_ACL_CHECK_RCPT)), written to
         C(acl_check_rcpt). Every C(CERTRELAY_ALLOWED) in it is replaced by the allowlist condition
-        (Exim reads the file at run time, where configuration macros do not exist).
+        (Exim reads the file at run time, where configuration macros do not exist), every
+        C(CERTRELAY_CLIENT_NAME) by an expansion giving the allowlist name of the peer's certificate.
+    type: str
+  data_acl:
+    description:
+      - Text of a DATA ACL file (Debian layout, named by C(MAIN_ACL_CHECK_DATA)), written to
+        C(acl_check_data), with the same replacements as O(acl).
     type: str
   acl_template:
     description:
       - A template (searched like the C(src) of M(ansible.builtin.template), in the role's
         C(templates/) first) rendered on the controller with the task's variables as the O(acl).
       - Mutually exclusive with O(acl).
+    type: str
+  data_acl_template:
+    description: A template rendered on the controller as the O(data_acl), like O(acl_template); mutually exclusive with O(data_acl).
     type: str
   config_file:
     description: The Exim configuration file to install O(config) at, or to validate with when O(config) is not given.
@@ -167,8 +177,8 @@ extends_documentation_fragment:
 notes:
   - The configuration refers to C(<state_directory>/current/...); while a new generation is validated
     that prefix is replaced by the new generation's directory in a copy of the configuration.
-  - An action plugin resolves O(certificates_var), O(config_template) and O(acl_template) on the
-    controller before the module runs on the host.
+  - An action plugin resolves O(certificates_var), O(config_template), O(acl_template) and
+    O(data_acl_template) on the controller before the module runs on the host.
   - The diff is a summary (one line per added, removed or updated certificate), never whole files.
 """
 
@@ -286,7 +296,7 @@ SUFFIX = '.pem'
 # The hash links the rehash tool made in a generation, one "link target" per line: any other link
 # in its trust directory was not made by this module.
 LINKS = 'hashlinks'
-OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', DBM, LINKS)
+OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', 'acl_check_data', DBM, LINKS)
 ALLOWLIST_LINE = re.compile(r'([0-9A-F]{64}): (\S+)')
 
 
@@ -375,8 +385,9 @@ def current_certificates(generation, pems=None, fingerprints=None):
 class Plan(object):
     """Every file a generation must hold, and how to check and build the derived ones."""
 
-    def __init__(self, module, params, pems, fingerprints, gid, server, acl, mode):
-        """server: (certificate, key) bytes; acl: the ACL text with CERTRELAY_ALLOWED, or None."""
+    def __init__(self, module, params, pems, fingerprints, gid, server, acl, mode, data_acl=None):
+        """server: (certificate, key) bytes; acl, data_acl: the RCPT and DATA ACL texts with their
+        CERTRELAY_* tokens, or None."""
         self.module, self.params, self.pems, self.fingerprints = module, params, pems, fingerprints
         public = dict(mode=0o644, uid=0, gid=gid)
         lsearch, dbm = live_paths(params)
@@ -386,9 +397,9 @@ class Plan(object):
             'allowlist': gen.Wanted(eximlib.lsearch_allowlist(fingerprints), **public),
             'allowlist.conf': gen.Wanted(eximlib.allowlist_macros(mode, fingerprints, lsearch, dbm), **public),
         }
-        if acl is not None:
-            condition = eximlib.allowed_condition(mode, fingerprints, lsearch, dbm)
-            self.files['acl_check_rcpt'] = gen.Wanted(to_bytes(acl.replace(eximlib.ALLOWED_TOKEN, condition)), **public)
+        for rel, text in (('acl_check_rcpt', acl), ('acl_check_data', data_acl)):
+            if text is not None:
+                self.files[rel] = gen.Wanted(to_bytes(eximlib.substitute(text, mode, fingerprints, lsearch, dbm)), **public)
         for name, pem in pems.items():
             self.files['%s/%s%s' % (TRUST, name, SUFFIX)] = gen.Wanted(pem, **public)
         self.dbm = mode == 'dbm'
@@ -399,7 +410,8 @@ class Plan(object):
     @classmethod
     def requested(cls, module, params, pems, fingerprints, gid):
         server = tuple(to_bytes(params[key].strip() + '\n') for key in ('server_certificate', 'server_privatekey'))
-        return cls(module, params, pems, fingerprints, gid, server, params['acl'], params['allowlist'])
+        return cls(module, params, pems, fingerprints, gid, server, params['acl'], params['allowlist'],
+                   params['data_acl'])
 
     @classmethod
     def without(cls, module, params, previous, certificates, removed, gid):
@@ -410,13 +422,14 @@ class Plan(object):
         header = (read_bytes(os.path.join(previous, 'allowlist.conf')) or b'').decode('ascii', 'replace')
         match = re.search(r'\((macro|file|dbm) mode\)', header)
         mode = match.group(1) if match else params['allowlist']
-        acl = read_bytes(os.path.join(previous, 'acl_check_rcpt'))
-        if acl is not None:
-            old = eximlib.allowed_condition(mode, old_fingerprints, *live_paths(params))
-            acl = acl.decode('utf-8', 'replace').replace(old, eximlib.ALLOWED_TOKEN)
+        acls = []
+        for rel in ('acl_check_rcpt', 'acl_check_data'):
+            text = read_bytes(os.path.join(previous, rel))
+            acls.append(None if text is None else eximlib.tokenize(text.decode('utf-8', 'replace'), mode, old_fingerprints,
+                                                                   *live_paths(params)))
         server = tuple(read_bytes(os.path.join(previous, name)) or b'' for name in ('server.crt', 'server.key'))
         return cls(module, params, dict((n, i[0]) for n, i in keep.items()),
-                   dict((n, i[1]) for n, i in keep.items()), gid, server, acl, mode)
+                   dict((n, i[1]) for n, i in keep.items()), gid, server, acls[0], mode, acls[1])
 
     def differences(self, generation, previous_certificates):
         """(relpaths that differ, are missing or are no longer wanted; entries the module did not
@@ -514,7 +527,7 @@ class Plan(object):
         so only those certificates are looked at."""
         if self.tls_library == 'gnutls' or self.params['rehash'] == 'c_rehash':
             return
-        shared = set(link[0].split('.')[0] for link in links if HASH_LINK.match(link[0]) and not link[0].endswith('.0'))
+        shared = set(link[0].split('.')[0] for link in links if HASH_LINK.fullmatch(link[0]) and not link[0].endswith('.0'))
         if not shared:
             return
         openssl = self.module.get_bin_path('openssl')
@@ -675,12 +688,14 @@ def main():
             allowlist=dict(type='str', default='macro', choices=['macro', 'file', 'dbm']),
             rehash=dict(type='str', default='auto', choices=['auto', 'openssl', 'c_rehash', 'none']),
             acl=dict(type='str'),
+            data_acl=dict(type='str'),
             config_file=dict(type='path'),
             config=dict(type='str'),
             # Resolved by the action plugin; accepted here so that the documentation is the module's.
             certificates_var=dict(type='str'),
             certificates_json=dict(type='str'),
             acl_template=dict(type='str'),
+            data_acl_template=dict(type='str'),
             config_template=dict(type='str'),
             exim=dict(type='path', default='exim'),
             validate=dict(type='bool', default=True),
@@ -689,7 +704,8 @@ def main():
             holder=dict(type='str', default='certrelay.exim.relay_state'),
         ),
         required_by=dict(config=['config_file'], config_template=['config_file']),
-        mutually_exclusive=[('certificates', 'certificates_var', 'certificates_json'), ('acl', 'acl_template'), ('config', 'config_template')],
+        mutually_exclusive=[('certificates', 'certificates_var', 'certificates_json'), ('acl', 'acl_template'),
+                            ('data_acl', 'data_acl_template'), ('config', 'config_template')],
         required_if=[('revoke_only', False, ['server_certificate', 'server_privatekey'])],
         supports_check_mode=True,
     )

@@ -29,6 +29,7 @@ from ansible_collections.certrelay.exim.plugins.module_utils.certificates import
     CertificateError,
     fingerprint,
     load_certificate,
+    not_after_utc,
 )
 
 PEM = '.pem'
@@ -91,6 +92,8 @@ class Fleet(object):
         self.fingerprints = dict(fingerprints or {})
         self.problems = list(problems or [])
         self.authority = authority
+        # entry name -> end of validity, filled by read() (where every certificate is parsed anyway)
+        self.not_after = {}
 
     # ----------------------------------------------------------------------------- reading
 
@@ -105,7 +108,9 @@ class Fleet(object):
                 fleet.enrolled[stem] = text
         for name, text in fleet.entries():
             try:
-                fleet.fingerprints[name] = fingerprint(load_certificate(text, 'it'))
+                cert = load_certificate(text, 'it')
+                fleet.fingerprints[name] = fingerprint(cert)
+                fleet.not_after[name] = not_after_utc(cert)
             except CertificateError as exc:
                 fleet.problems.append(unusable(fleet.path(name), exc))
                 fleet._forget(name)

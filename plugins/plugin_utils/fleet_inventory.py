@@ -12,6 +12,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+
+from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+    CertificateError,
+    load_certificate,
+    not_after_utc,
+)
+
 DEFAULT_PORT = 25
 LAPTOP_VARS = ('certrelay_relay', 'exim_client_smarthost', 'exim_client_smarthost_port')
 
@@ -124,3 +132,37 @@ def unpinned(relay, next_certificate, settings, pinned, revoked=()):
     return [laptop for laptop, setting in sorted(settings.items())
             if setting['relay'] == relay and laptop not in revoked
             and next_certificate not in pinned.get(laptop, '')]
+
+
+def expiring_certificates(laptop_expiry, links, days, now):
+    """{'laptops': [...], 'relays': [...]} of the certificates that end within `days` days (or
+    already have), soonest first, each {name, not_after, days_left}, and one warning per entry.
+
+    laptop_expiry: enrolled laptop -> end of validity (announced successors do not count: they
+    are the rotation already under way); links: relay_links(). A relay certificate that does not
+    parse is left to the server role, which names the problem."""
+    limit = now + datetime.timedelta(days=days)
+
+    def entry(name, end):
+        return {'name': name, 'not_after': end.strftime('%Y-%m-%dT%H:%M:%SZ'),
+                'days_left': int((end - now).total_seconds() // 86400)}
+
+    laptops = [entry(name, end) for name, end in laptop_expiry.items() if end <= limit]
+    relays = []
+    for relay, link in links.items():
+        try:
+            end = not_after_utc(load_certificate(link['current'], 'it')) if link['current'] else None
+        except CertificateError:
+            end = None
+        if end is not None and end <= limit:
+            relays.append(entry(relay, end))
+    found = {'laptops': sorted(laptops, key=lambda e: (e['not_after'], e['name'])),
+             'relays': sorted(relays, key=lambda e: (e['not_after'], e['name']))}
+    warnings = ['the certificate of laptop %s %s %s (%s days): certrelay.exim.rotate -e certrelay_rotate=expiring '
+                'renews it' % (e['name'], 'expires' if e['days_left'] >= 0 else 'expired', e['not_after'], e['days_left'])
+                for e in found['laptops']]
+    warnings += ['the certificate of relay %s %s %s (%s days): announce a new one (certrelay_relay_next_certificate) '
+                 'and run certrelay.exim.rotate -e certrelay_rotate=relays'
+                 % (e['name'], 'expires' if e['days_left'] >= 0 else 'expired', e['not_after'], e['days_left'])
+                 for e in found['relays']]
+    return found, warnings

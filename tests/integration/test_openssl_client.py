@@ -202,11 +202,11 @@ def test_a_relay_certificate_from_a_system_trusted_ca_gets_nothing(laptops, rela
     with openssl.system_trusted_ca(creds['standin-ca'].cert_pem):
         laptops.send('public-ca', 'openssl-client-public-trusted')
         delivered = got(relays['public'][1], 'openssl-client-public-trusted', timeout=3.0)
-    if delivered:
-        # Exim's OpenSSL smtp transport adds the system store to tls_verify_certificates
-        # (setup_certs: SSL_CTX_set_default_verify_paths): the pin alone does not hold there.
-        pytest.xfail('OpenSSL build: a relay certificate from any system-trusted CA passes the pin '
-                     '(documented in docs/tls-libraries.md; the client pin needs more than tls_verify_certificates)')
+    # Exim's OpenSSL smtp transport adds the system store to tls_verify_certificates (setup_certs:
+    # SSL_CTX_set_default_verify_paths); the role's tls:cert event compares the relay's own
+    # certificate with the pinned fingerprints, so the chain verifying is not enough.
+    assert not delivered, laptops.mainlog('public-ca')
+    assert 'verify denied by event-action' in laptops.mainlog('public-ca'), laptops.mainlog('public-ca')
 
 
 def test_ip_smarthost_never_matches_on_openssl(laptops, relays, creds):

@@ -217,7 +217,8 @@ def test_mail_from_every_laptop_is_relayed_over_mutual_tls(fleet):
     for laptop in LAPTOPS:
         subject = fleet.send(laptop, 'site')
         assert fleet.relayed(subject), fleet.laptop_log(laptop)[-2000:]
-        assert re.search(rf'CV=yes DN="CN={laptop}\.example\.com"', fleet.relay_log())
+        assert re.search(rf' certrelay: client {laptop} fingerprint {fleet.fingerprint(fleet.laptop_cred(laptop)[0])}$',
+                         fleet.relay_log(), re.M)
         assert re.search(r'=> dest@external\.example\.org .*CV=yes DN="CN=relay\.example\.com"',
                          fleet.laptop_log(laptop))
 
@@ -331,6 +332,34 @@ def test_rotating_laptop_certificates_never_stops_mail(fleet):
         trusted = fleet.relay_allowlist()
         assert new in trusted and old[laptop] not in trusted
     assert sorted(p.name for p in fleet.fleet_dir.glob('*.pem')) == ['laptop-a.pem', 'laptop-b.pem']
+
+
+def test_rotating_expiring_laptops_renews_exactly_those(fleet):
+    # laptop-a's certificate ends in 5 days, laptop-b's in years, the relay's in 30
+    short = pki.make_cert('laptop-a', 'laptop-a.example.com', kind='ec', days=5)
+    cert, key = fleet.laptop_cred('laptop-a')
+    cert.write_text(short.cert_pem)
+    key.write_text(short.key_pem)
+    # this run enrols it (the warnings come from the fleet directory as the run starts)
+    assert_ok(fleet.play('site', certrelay_expiry_warn_days=10))
+    assert short.fingerprint in fleet.relay_allowlist()
+    other = fleet.fingerprint(fleet.laptop_cred('laptop-b')[0])
+    result = fleet.play('rotate', certrelay_rotate='expiring', certrelay_expiry_warn_days=10)
+    assert_ok(result)
+    warnings = re.findall(r'the certificate of (laptop|relay) (\S+) expires', result.output)
+    assert warnings == [('laptop', 'laptop-a')], result.output[-4000:]
+    renewed = fleet.fingerprint(cert)
+    assert renewed != short.fingerprint
+    assert fleet.fingerprint(fleet.laptop_cred('laptop-b')[0]) == other
+    trusted = fleet.relay_allowlist()
+    assert renewed in trusted and other in trusted and short.fingerprint not in trusted
+    for laptop in LAPTOPS:
+        subject = fleet.send(laptop, 'after-expiring-rotation')
+        assert fleet.relayed(subject), fleet.laptop_log(laptop)[-2000:]
+    # nothing expires within the default window any more (the relay's 30 days aside)
+    result = fleet.play('site', certrelay_expiry_warn_days=10)
+    assert_ok(result)
+    assert 'the certificate of laptop' not in result.output
 
 
 def test_a_relay_certificate_without_the_relay_name_is_refused_before_any_change(fleet):

@@ -66,10 +66,10 @@ def rhel_relay_vars(root: Path, port: int, server: Credential, binary: str) -> d
     return values
 
 
-# The client role loads vars/<os_family>.yml with include_vars, which beats inventory variables:
-# only an extra variable can name RedHat.yml on this Debian host.
+# The client role reads vars/<os_family>.yml through __exim_client_os_file, a role variable, which
+# beats inventory variables: only an extra variable can name RedHat.yml on this Debian host.
 RHEL_CLIENT_EXTRA_VARS = {
-    '__exim_client_os_vars': {'files': ['RedHat.yml'], 'paths': [str(REPO / 'roles' / 'client' / 'vars')]},
+    '__exim_client_os_file': str(REPO / 'roles' / 'client' / 'vars' / 'RedHat.yml'),
 }
 
 

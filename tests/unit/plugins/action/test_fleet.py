@@ -1,6 +1,7 @@
 """certrelay.exim.fleet: the fleet directory and the inventory read once, problems worded."""
 
 import pytest
+from ansible.errors import AnsibleActionFail
 
 from ansible_collections.certrelay.exim.plugins.action.fleet import ActionModule
 from tests.lib.action import run_action
@@ -57,3 +58,25 @@ def test_a_revocation_request_is_checked_and_returned(tmp_path, relay):
     assert result['problems'] == [] and result['revoking'] == ['laptop-b', 'laptop-a']
     empty = run_action(ActionModule, {'directory': str(tmp_path), 'revoke': ''}, task_vars(relay))
     assert empty['problems'] == ['Name the laptops to revoke: -e certrelay_revoke=laptop-7,laptop-8.']
+
+
+def test_certificates_ending_within_the_window_are_listed_and_warned_about(tmp_path, relay):
+    soon, later = client_cert('laptop-a', days=10), client_cert('laptop-b', days=90)
+    (tmp_path / 'laptop-a.pem').write_text(soon.cert_pem)
+    (tmp_path / 'laptop-b.pem').write_text(later.cert_pem)
+    # an announced successor is the rotation under way, not a certificate about to expire
+    (tmp_path / 'laptop-b.next.pem').write_text(client_cert('laptop-b', days=5).cert_pem)
+    result = run_action(ActionModule, {'directory': str(tmp_path), 'expiry_warn_days': 20}, task_vars(relay), check=True)
+    assert [e['name'] for e in result['expiring']['laptops']] == ['laptop-a']
+    assert result['expiring']['laptops'][0]['days_left'] in (9, 10)
+    assert result['expiring']['relays'] == []  # the test relay certificate is valid for 30 days
+    assert len(result['warnings']) == 1 and 'laptop laptop-a expires' in result['warnings'][0]
+    wide = run_action(ActionModule, {'directory': str(tmp_path), 'expiry_warn_days': 100}, task_vars(relay), check=True)
+    assert [e['name'] for e in wide['expiring']['laptops']] == ['laptop-a', 'laptop-b']
+    assert [e['name'] for e in wide['expiring']['relays']] == ['relay1']
+    assert any('relay relay1 expires' in w for w in wide['warnings'])
+
+
+def test_a_negative_window_is_refused(tmp_path, relay):
+    with pytest.raises(AnsibleActionFail, match='certrelay_expiry_warn_days must be 0 or more'):
+        run_action(ActionModule, {'directory': str(tmp_path), 'expiry_warn_days': -1}, task_vars(relay), check=True)

@@ -436,3 +436,33 @@ def test_shared_subjects_without_key_identifiers_are_warned_about(tmp_path, stat
     warned.clear()
     run(args(other, relay, plain, exim=fake_exim(tmp_path, 'GnuTLS')))
     assert warned == []
+
+
+@pytest.mark.parametrize('mode, lookup', [('macro', '${extract{${sha256:$tls_in_peercert}}{%s=alice %s=bob}}'),
+                                          ('file', '${lookup{${sha256:$tls_in_peercert}}lsearch{%s}}'),
+                                          ('dbm', '${lookup{${sha256:$tls_in_peercert}}dbm{%s}}')])
+def test_both_acl_files_get_the_client_name_lookup(state, relay, creds, mode, lookup):
+    if mode == 'dbm' and not shutil.which('exim_dbmbuild'):
+        pytest.skip('needs exim_dbmbuild')
+    acl = 'accept condition = CERTRELAY_ALLOWED\n       set acl_m_certrelay_client = CERTRELAY_CLIENT_NAME\n'
+    data = 'warn logwrite = CERTRELAY_CLIENT_NAME\n'
+    run(args(state, relay, creds[:2], allowlist=mode, acl=acl, data_acl=data))
+    live = state / 'current'
+    expected = lookup % ((creds[0].fingerprint, creds[1].fingerprint) if mode == 'macro'
+                         else (live / ('allowlist.db' if mode == 'dbm' else 'allowlist'),))
+    for name in ('acl_check_rcpt', 'acl_check_data'):
+        written = (current(state) / name).read_text()
+        assert 'CERTRELAY_' not in written and expected in written
+    macros = (current(state) / 'allowlist.conf').read_text()
+    assert 'CERTRELAY_CLIENT_NAME = ' in macros
+
+
+def test_revoke_only_takes_the_name_out_of_both_acl_files(state, relay, creds):
+    acl = 'accept condition = CERTRELAY_ALLOWED\n       set acl_m_certrelay_client = CERTRELAY_CLIENT_NAME\n'
+    run(args(state, relay, creds, allowlist='macro', acl=acl, data_acl='warn logwrite = CERTRELAY_CLIENT_NAME\n'))
+    result = run(dict(args(state, relay, []), revoke_only=True, keep=['alice']))
+    assert result['removed'] == ['bob', 'carol']
+    for name in ('acl_check_rcpt', 'acl_check_data'):
+        written = (current(state) / name).read_text()
+        assert f'{creds[0].fingerprint}=alice' in written
+        assert creds[1].fingerprint not in written and '=bob' not in written
