@@ -106,11 +106,14 @@ options:
       - How the hash links OpenSSL builds of Exim need are made in a new generation (OpenSSL finds
         a certificate in a trust directory only through a link named by its subject hash; GnuTLS
         reads every file and ignores the links).
-      - C(auto) asks O(exim) (C(exim -bV)) which TLS library it was built with and uses
-        C(openssl rehash) when available, else C(c_rehash). With neither tool it fails for an OpenSSL
-        build (no client certificate would verify), writes no links for a GnuTLS build, and warns
-        when the library cannot be told. A run that only removes certificates after another failure
-        never fails for this (without links an OpenSSL build trusts nobody, which is safe).
+      - C(auto) asks O(exim) (C(exim -bV)) which TLS library it was built with. For a GnuTLS build,
+        which reads every file of the trust directory and ignores links, it writes none. For an
+        OpenSSL build, or one it cannot tell, it uses C(openssl rehash) when available, else
+        C(c_rehash); with neither tool it fails for an OpenSSL build (no client certificate would
+        verify) and warns when the library cannot be told. A run that only removes certificates
+        after another failure never fails for this (without links an OpenSSL build trusts nobody,
+        which is safe). When the binary changes to an OpenSSL build, the next run adds the links.
+      - C(openssl) and C(c_rehash) make the links whatever the build.
       - Certificates that share a subject and have no authority key identifier are warned about,
         since an OpenSSL build verifies only one of them.
     type: str
@@ -241,9 +244,16 @@ removed:
   type: list
   elements: str
 fingerprints:
-  description: Name to SHA-256 fingerprint in Exim's form of every trusted client certificate.
+  description:
+    - Name to SHA-256 fingerprint in Exim's form of the client certificates this run newly trusts
+      or replaces (O(added) and O(updated)); the fingerprints of all of them are in the C(allowlist)
+      file of the generation. Not the whole list: at fleet scale it only costs time to return.
   returned: always
   type: dict
+trusted:
+  description: How many client certificates the generation trusts.
+  returned: always
+  type: int
 config_changed:
   description: Whether O(config_file) was (or in check mode would be) replaced.
   returned: always
@@ -480,8 +490,11 @@ class Plan(object):
         openssl, c_rehash = self.module.get_bin_path('openssl'), self.module.get_bin_path('c_rehash')
         if how == 'auto':
             self.tls_library = eximlib.tls_library(self.module, self.params['exim']) or ''
-        # Links on a GnuTLS build too when a tool is there: harmless, and the generation stays
-        # right should the host move to an OpenSSL build of Exim.
+        # GnuTLS reads every file of the trust directory and never looks at links: making them
+        # costs about a second per 10,000 certificates at every change. Should the host move to
+        # an OpenSSL build, its first run finds the links missing and builds a generation with them.
+        if self.tls_library == 'gnutls':
+            return None
         if how in ('auto', 'openssl') and openssl:
             return [openssl, 'rehash']
         if how in ('auto', 'c_rehash') and c_rehash:
@@ -748,7 +761,7 @@ def revocations(module, params, gid):
     """revoke_only: the current generation less every certificate not listed as present."""
     state = params['state_directory']
     listed = set(params['keep'])
-    result = dict(changed=False, generation='', added=[], updated=[], removed=[], fingerprints={},
+    result = dict(changed=False, generation='', added=[], updated=[], removed=[], fingerprints={}, trusted=0,
                   config_changed=False, removed_legacy=[], removed_leftovers=[], unmanaged=[])
     if not os.path.isdir(state):
         return result
@@ -759,7 +772,7 @@ def revocations(module, params, gid):
             certificates = current_certificates(previous)
             removed = sorted(name for name in certificates if name not in listed)
             result.update(generation=previous or '', removed=removed, changed=bool(removed),
-                          fingerprints=dict((n, i[1]) for n, i in certificates.items() if n not in removed))
+                          trusted=len(certificates) - len(removed))
             if removed and not module.check_mode:
                 result['generation'] = revoke_only(module, params, previous, certificates, set(removed), gid)
                 gen.remove_entry(previous)
@@ -783,7 +796,8 @@ def transition(module, params, pems, fingerprints, gid, check):
     legacy = [path for path in params['legacy_paths'] if os.path.lexists(path) and path not in referenced]
     result = dict(changed=bool(differ or unexpected or config_changed or legacy), generation=previous or '',
                   removed_legacy=legacy, tls_library=plan.tls_library,
-                  added=added, updated=updated, removed=removed, fingerprints=fingerprints,
+                  added=added, updated=updated, removed=removed, trusted=len(fingerprints),
+                  fingerprints=dict((name, fingerprints[name]) for name in added + updated),
                   config_changed=config_changed, removed_leftovers=leftovers, unmanaged=unexpected)
     if result['changed'] or leftovers:
         result['diff'] = [dict(

@@ -76,8 +76,9 @@ def test_files_and_permissions(relay, creds):
     names = sorted(p.name for p in relay.trust_dir.glob('*.pem'))
     assert names == ['alice.pem', 'bob.pem', 'fleet-ca.pem']
     assert (relay.trust_dir / 'alice.pem').read_text() == creds['alice'].cert_pem
-    # openssl rehash: one hash link per certificate
-    assert len([p for p in relay.trust_dir.iterdir() if p.is_symlink()]) == 3
+    # Debian's Exim is a GnuTLS build, which never looks at hash links: rehash=auto writes none
+    # (tests/integration/test_openssl_server.py checks the links of an OpenSSL build)
+    assert [p for p in relay.trust_dir.iterdir() if p.is_symlink()] == []
     key = relay.current / 'server.key'
     st = key.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0

@@ -36,7 +36,8 @@ def entry(cred, state='present'):
 
 
 def args(state, relay, certs, **extra):
-    return dict({'state_directory': str(state), 'group': 'daemon', 'validate': False,
+    # rehash=openssl: links whatever the build (auto writes none for the GnuTLS exim of this host)
+    return dict({'state_directory': str(state), 'group': 'daemon', 'validate': False, 'rehash': 'openssl',
                  'server_certificate': relay.cert_pem, 'server_privatekey': relay.key_pem,
                  'certificates': [c if isinstance(c, dict) else entry(c) for c in certs]}, **extra)
 
@@ -386,15 +387,24 @@ def links(state):
 
 @pytest.mark.parametrize('support, library', [('OpenSSL', 'openssl'), ('GnuTLS', 'gnutls'), ('', '')])
 def test_rehash_auto_reports_the_tls_library_of_the_binary(tmp_path, state, relay, creds, support, library):
-    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, support)))
+    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, support), rehash='auto'))
     assert not result.get('failed'), result
     assert result['tls_library'] == library
-    assert len(links(state)) == len(creds)   # the tool is there: links for every build
+    # GnuTLS never looks at links; an OpenSSL build, or one that cannot be told, gets them
+    assert len(links(state)) == (0 if library == 'gnutls' else len(creds))
+
+
+def test_moving_to_an_openssl_build_adds_the_links(tmp_path, state, relay, creds):
+    assert run(args(state, relay, creds, exim=fake_exim(tmp_path, 'GnuTLS'), rehash='auto'))['changed']
+    assert links(state) == []
+    assert run(args(state, relay, creds, exim=fake_exim(tmp_path, 'GnuTLS'), rehash='auto'))['changed'] is False
+    moved = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'OpenSSL'), rehash='auto'))
+    assert moved['changed'] and len(links(state)) == len(creds)
 
 
 def test_rehash_auto_without_tools_refuses_an_openssl_build_before_touching_anything(
         tmp_path, state, relay, creds, no_rehash_tools):
-    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'OpenSSL')))
+    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'OpenSSL'), rehash='auto'))
     assert result['failed'] and 'is built with OpenSSL' in result['msg'] and 'nothing was changed' in result['msg']
     assert list(state.iterdir()) == []
 
@@ -404,18 +414,18 @@ def test_rehash_auto_without_tools_is_quiet_for_gnutls_and_warns_when_unknown(tm
     # recorded here: where a controller is loaded in-process, warnings go to its display instead
     warned = []
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, message, **kw: warned.append(message))
-    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'GnuTLS')))
+    result = run(args(state, relay, creds, exim=fake_exim(tmp_path, 'GnuTLS'), rehash='auto'))
     assert not result.get('failed') and not warned, (result, warned)
     assert links(state) == []
     other = tmp_path / 'other'
     other.mkdir()
-    unknown = run(args(other, relay, creds, exim=str(tmp_path / 'no-such-exim')))
+    unknown = run(args(other, relay, creds, exim=str(tmp_path / 'no-such-exim'), rehash='auto'))
     assert unknown['tls_library'] == '' and any('no hash links written' in message for message in warned)
 
 
 def test_revoking_on_an_openssl_build_without_tools_still_revokes(tmp_path, state, relay, creds, monkeypatch):
     exim = fake_exim(tmp_path, 'OpenSSL')
-    assert not run(args(state, relay, creds, exim=exim)).get('failed')
+    assert not run(args(state, relay, creds, exim=exim, rehash='auto')).get('failed')
     hide_rehash_tools(monkeypatch)
     result = run({'state_directory': str(state), 'group': 'daemon', 'validate': False, 'exim': exim,
                   'revoke_only': True, 'keep': [creds[0].name]})
@@ -428,13 +438,13 @@ def test_shared_subjects_without_key_identifiers_are_warned_about(tmp_path, stat
     monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, message, **kw: warned.append(message))
     plain = [make_cert(f'twin{i}', 'twin.example.com', kind='ec') for i in range(2)]
     with_ids = [make_cert(f'kid{i}', 'kid.example.com', kind='ec', key_ids=True) for i in range(2)]
-    result = run(args(state, relay, plain + with_ids, exim=fake_exim(tmp_path, 'OpenSSL')))
+    result = run(args(state, relay, plain + with_ids, exim=fake_exim(tmp_path, 'OpenSSL'), rehash='auto'))
     assert not result.get('failed'), result
     assert len(warned) == 1 and 'twin0, twin1' in warned[0] and 'kid' not in warned[0], warned
     other = tmp_path / 'gnutls'
     other.mkdir()
     warned.clear()
-    run(args(other, relay, plain, exim=fake_exim(tmp_path, 'GnuTLS')))
+    run(args(other, relay, plain, exim=fake_exim(tmp_path, 'GnuTLS'), rehash='auto'))
     assert warned == []
 
 
