@@ -247,7 +247,7 @@ fingerprints:
   description:
     - Name to SHA-256 fingerprint in Exim's form of the client certificates this run newly trusts
       or replaces (O(added) and O(updated)); the fingerprints of all of them are in the C(allowlist)
-      file of the generation. Not the whole list: at fleet scale it only costs time to return.
+      file of the generation (not the whole list, which at fleet scale only costs time to return).
   returned: always
   type: dict
 trusted:
