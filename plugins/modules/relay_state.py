@@ -246,7 +246,7 @@ removed:
 fingerprints:
   description:
     - Name to SHA-256 fingerprint in Exim's form of the client certificates this run newly trusts
-      or replaces (O(added) and O(updated)); the fingerprints of all of them are in the C(allowlist)
+      or replaces (RV(added) and RV(updated)); the fingerprints of all of them are in the C(allowlist)
       file of the generation (not the whole list, which at fleet scale only costs time to return).
   returned: always
   type: dict
