@@ -12,14 +12,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import pem_private_key_label
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     certificate_info,
     key_matches_certificate,
     load_certificates,
     load_private_key,
     names_host,
-    pem_private_key_label,
     weakness,
 )
 

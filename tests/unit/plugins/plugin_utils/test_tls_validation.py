@@ -3,7 +3,7 @@
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import check_entries
+from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
 from ansible_collections.certrelay.exim.plugins.plugin_utils.tls_validation import (
     check_credential,
     check_pin,
