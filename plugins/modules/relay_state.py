@@ -86,7 +86,8 @@ options:
   certificates_var:
     description:
       - The name of a variable holding the registered result of M(certrelay.exim.validate_tls) (with
-        its C(client_certs) option) or M(certrelay.exim.client_certs); its C(entries) are the O(certificates). Handled on the controller, which reads the result as
+        its C(client_certs) option) or M(certrelay.exim.client_certs); its C(entries) are the
+        O(certificates). Handled on the controller, which reads the result as
         it is instead of templating thousands of entries once more, and passes it on as O(certificates_json).
       - Mutually exclusive with O(certificates) and O(certificates_json).
     type: str

@@ -157,7 +157,7 @@ def _key_type(public_key):
     return type(public_key).__name__, None
 
 
-def _is_self_signed(cert):
+def is_self_signed(cert):
     if cert.issuer != cert.subject:
         return False
     try:
@@ -184,7 +184,7 @@ def certificate_info(cert, now=None):
         'serial_number': format(cert.serial_number, 'X'),
         'not_before': not_before.strftime('%Y-%m-%dT%H:%M:%SZ'),
         'days_left': (not_after - now).days,
-        'self_signed': _is_self_signed(cert),
+        'self_signed': is_self_signed(cert),
         'public_key_type': key_type,
         'public_key_size': key_size,
         'fingerprints': dict(

@@ -81,6 +81,15 @@ def test_pin_with_a_ca_refused_unless_allowed(creds):
                                                                           creds['ca'].fingerprint]
 
 
+def test_pinned_intermediate_without_key_usage_is_a_ca(creds):
+    # CA:TRUE on a certificate another CA issued: GnuTLS and OpenSSL let it sign, whatever it names
+    middle = make_cert('middle', 'relay.example.com', dns=('relay.example.com',), issuer=creds['ca'],
+                       intermediate=True)
+    problems = check_pin(middle.cert_pem, 'pin', 'relay.example.com', 'w')[1]
+    assert len(problems) == 1 and 'is a CA certificate (it signs certificates)' in problems[0]
+    assert check_pin(middle.cert_pem, 'pin', 'relay.example.com', 'w', allow_ca=True)[1] == []
+
+
 def test_self_signed_relay_pin_is_not_a_ca(creds):
     # `openssl req -x509` certificates say CA:TRUE; only signing others (or keyCertSign) makes a CA
     assert check_pin(creds['relay'].cert_pem, 'pin', '127.0.0.1', 'w')[1] == []
