@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from tests.lib import exim, openssl, pki
 from tests.integration.test_server_ca_mode import ALLOWED, REFUSED, converge, rcpt
+from tests.lib import exim, openssl, pki
 
 
 @pytest.fixture(scope='module')
