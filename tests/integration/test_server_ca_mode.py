@@ -88,6 +88,9 @@ def test_the_ca_and_its_crl_are_part_of_the_generation(ca_relay, pkis):
     assert (ca_relay.current / 'crl.pem').read_text().startswith('-----BEGIN X509 CRL-----')
     config = ca_relay.config.read_text()
     assert f'tls_crl = {ca_relay.state_dir}/current/crl.pem' in config
+    # the tls:cert ACL (the chain check) is a file of the same generation, as in the debian layout
+    assert f'${{acl{{{ca_relay.state_dir}/current/acl_tls_cert}}' in config
+    assert pkis['ca'].fingerprint in (ca_relay.current / 'acl_tls_cert').read_text()
     again = ca_relay.apply()
     assert again.returncode == 0 and again.changed == 0, again.output
 
@@ -114,6 +117,7 @@ def test_allowlist_policy_still_needs_the_fingerprint_of_a_ca_issued_certificate
     assert 'verified certificate not in the allowlist: ' + pkis['bob'].fingerprint in relay.log_text()
     config = relay.config.read_text()
     assert 'event_action' not in config and 'acl_c_certrelay_ca' not in config
+    assert not (relay.current / 'acl_tls_cert').exists()
 
 
 def bad_inputs(pkis):
