@@ -881,6 +881,11 @@ def transition(module, params, pems, fingerprints, anchors, gid, check):
     removed = sorted(name for name in old if name not in pems)
     updated = sorted(name for name in pems if name in old and old[name][0] != pems[name])
     plan = Plan.requested(module, params, pems, fingerprints, gid, anchors)
+    if plan.tls_library == 'openssl' and anchors[1] is not None and pems:
+        # Exim's OpenSSL code checks a CRL for every certificate of a chain once tls_crl is set
+        module.warn('%s is built with OpenSSL, which with a CRL verifies only certificates whose issuer has one: '
+                    'any of the %d client certificates that is self-signed is refused ("unable to get certificate '
+                    'CRL"); only certificates issued by a client CA verify' % (params['exim'], len(pems)))
     differ, unexpected = plan.differences(previous, old)
     config_changed = params['config'] is not None and read_bytes(params['config_file']) != to_bytes(params['config'])
     leftovers = gen.leftovers(state) if os.path.isdir(state) else []
