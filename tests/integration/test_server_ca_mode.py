@@ -72,7 +72,15 @@ def test_ca_issued_certificates_relay_without_being_listed(ca_relay, pkis):
     assert ca_relay.variables()['exim_server_client_certs'] == []
     assert rcpt(ca_relay, pkis['ann']) == ALLOWED
     assert rcpt(ca_relay, pkis['bob']) == ALLOWED
-    assert re.search(r'certrelay: client ca-issued fingerprint ' + pkis['ann'].fingerprint, ca_relay.log_text())
+    # named by the CN the CA vouches for (not in the allowlist)
+    assert re.search(r'certrelay: client ca:ann\.example\.com fingerprint ' + pkis['ann'].fingerprint + '$',
+                     ca_relay.log_text(), re.MULTILINE)
+    # a CN is the laptop's to ask for: it stays one bounded word of the line
+    odd = pki.make_cert('odd', 'odd name "x" ' + 'A' * 51, kind='ec', issuer=pkis['ca'], key_ids=True)
+    assert rcpt(ca_relay, odd) == ALLOWED  # a whole message: the DATA ACL writes the line
+    # (Exim's RFC 4514 form escapes the quotes; the 64-byte bound cuts two A)
+    assert re.search(r'certrelay: client ca:odd_name___x___A{49} fingerprint ' + odd.fingerprint + '$',
+                     ca_relay.log_text(), re.MULTILINE)
 
 
 def test_other_ca_and_unlisted_self_signed_certificates_are_refused(ca_relay, pkis):
