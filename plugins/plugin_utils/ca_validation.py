@@ -165,8 +165,12 @@ def check_client_ca(ca_texts, crl_text, policy, entries, weak_option, options, a
     if policy == 'ca' and not cas and not found:
         problems.append('%s is ca but %s is empty: name the client CA whose certificates may relay'
                         % (options['policy'], options['certificates']))
-    crls, found = check_crl(crl_text, options['crl'], cas, options['certificates'], now=now) if cas or not crl_text \
-        else ([], ['%s is given but %s is empty: a CRL needs its CA' % (options['crl'], options['certificates'])])
+    if cas or not crl_text or not str(crl_text).strip():
+        crls, found = check_crl(crl_text, options['crl'], cas, options['certificates'], now=now)
+    elif not ca_texts:
+        crls, found = [], ['%s is given but %s is empty: a CRL needs its CA' % (options['crl'], options['certificates'])]
+    else:
+        crls, found = [], []  # no usable CA to judge the CRL by: the CA problems above say why
     problems += found
     if cas or policy == 'ca':
         problems += _clients_that_are_cas(entries, dict((info['fingerprint'], index) for index, (cert, info)

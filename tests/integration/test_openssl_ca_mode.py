@@ -91,3 +91,11 @@ def test_without_the_chain_check_the_system_trusted_ca_would_relay(relay_without
     assert answer == ALLOWED
     with openssl.system_trusted_ca(pkis['standin'].cert_pem):
         assert rcpt(relay, pkis['public']) == REFUSED
+
+
+def test_a_revoked_certificate_is_refused_even_when_listed(relay_server, openssl_exim, pkis):
+    revoked = pki.issue_cert('dora', pkis['ca'])
+    relay = relay_server([pkis['ann'], revoked], binary=openssl_exim, rhel=True, gather_facts=False,
+                         **dict(ca_vars(pkis, pki.make_crl(pkis['ca'], [revoked])), exim_server_relay_policy='allowlist'))
+    assert rcpt(relay, pkis['ann']) == ALLOWED
+    assert rcpt(relay, revoked) == REFUSED

@@ -201,3 +201,15 @@ def test_bad_ca_input_is_refused_with_the_host_unchanged(refusals, case):
     assert result.recap(host).get('changed') == 0
     assert after == before
     assert relay.server.key_pem.splitlines()[1] not in result.output
+
+
+
+def test_a_revoked_certificate_is_refused_even_when_listed(relay_server, pkis):
+    """Its own file in the trust directory does not make a revoked CA-issued certificate verify
+    (measured with GnuTLS 3.7.9): the CRL wins over the allowlist."""
+    revoked = pki.issue_cert('dora', pkis['ca'])
+    relay = relay_server([pkis['ann'], revoked],
+                         **ca_vars(pkis, crl=pki.make_crl(pkis['ca'], [revoked]), policy='allowlist'))
+    assert rcpt(relay, pkis['ann']) == ALLOWED
+    assert rcpt(relay, revoked) == REFUSED
+    assert 'certrelay: untrusted client certificate: ' + revoked.fingerprint in relay.log_text()

@@ -65,6 +65,11 @@ def test_refusals_name_the_item(pkis, cas, crl, policy, message):
     assert any(re.search(message, problem) for problem in problems), problems
 
 
+def test_a_crl_of_an_unusable_ca_is_not_judged_again(pkis):
+    problems = check(pkis, cas=('old',), crl=make_crl(pkis['old']))[1]
+    assert len(problems) == 1 and 'expired on' in problems[0]
+
+
 def test_a_bundle_is_not_one_ca(pkis):
     problems = check_client_ca([pkis['ca'].cert_pem + pkis['second'].cert_pem], '', 'ca', [], 'w', NAMES)[1]
     assert problems == ['cas[0] holds 2 certificates: give each CA certificate as its own item']
