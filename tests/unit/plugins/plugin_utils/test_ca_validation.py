@@ -6,6 +6,7 @@ import re
 import pytest
 
 from ansible_collections.certrelay.exim.plugins.plugin_utils.ca_validation import check_cas, check_client_ca, check_crl
+from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
 from tests.lib.pki import ca_cert, client_cert, issue_cert, make_cert, make_crl
 
 NAMES = dict(certificates='cas', crl='crl', policy='policy', client_certs='clients')
@@ -116,8 +117,9 @@ def test_a_ca_among_the_client_certificates_is_refused(pkis):
                dict(name='the-ca', certificate=pkis['ca'].cert_pem, state='present'),
                dict(name='second', certificate=pkis['second'].cert_pem, state='present'),
                dict(name='gone', certificate=pkis['other'].cert_pem, state='absent')]
-    problems = check(pkis, entries=entries)[1]
+    problems = check(pkis, entries=check_entries(entries)['present'])[1]
     assert problems == ['clients lists CA certificates (key usage keyCertSign, or one of cas) as client certificates: '
                         'the-ca, second; every certificate such a CA issued would verify - give CAs in cas only']
     # a self-signed laptop certificate (CA:TRUE, as openssl req -x509 makes it) is no CA
-    assert check(pkis, entries=[dict(name='l', certificate=pkis['leaf'].cert_pem, state='present')])[1] == []
+    leaf = check_entries([dict(name='l', certificate=pkis['leaf'].cert_pem)])['present']
+    assert leaf[0]['signs'] is False and check(pkis, entries=leaf)[1] == []
