@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The scenario's private CA on the controller: ca.crt, dave (issued), erin (issued, revoked in
 crl.pem). Written once; cryptography from the controller's venv."""
 

@@ -203,7 +203,6 @@ def test_bad_ca_input_is_refused_with_the_host_unchanged(refusals, case):
     assert relay.server.key_pem.splitlines()[1] not in result.output
 
 
-
 def test_a_revoked_certificate_is_refused_even_when_listed(relay_server, pkis):
     """Its own file in the trust directory does not make a revoked CA-issued certificate verify
     (measured with GnuTLS 3.7.9): the CRL wins over the allowlist."""
