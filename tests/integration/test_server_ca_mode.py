@@ -113,7 +113,9 @@ def test_a_revoked_certificate_is_refused_after_a_converge(ca_relay, pkis):
     assert ca_relay.config.read_bytes() == config      # the CRL alone changed
     assert ca_relay.current.resolve() != generation
     assert rcpt(ca_relay, pkis['carl']) == REFUSED
-    # refused by the verification (the CRL), not by the relay rules: logged as untrusted
+    # refused by the verification (the CRL), not by the relay rules: CV=no, logged as untrusted
+    rejected = [line for line in ca_relay.log_text().splitlines() if 'rejected RCPT' in line]
+    assert 'CV=no' in rejected[-1], rejected[-1]
     assert 'certrelay: untrusted client certificate: ' + pkis['carl'].fingerprint in ca_relay.log_text()
     assert rcpt(ca_relay, pkis['ann']) == ALLOWED
 
