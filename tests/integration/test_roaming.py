@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_client_role import LAPTOP, RCPT, Fleet, assert_ok, delivered, mainlog, send
+from tests.integration.test_client_role import LAPTOP, RCPT, Fleet, assert_ok, delivered, host_output, mainlog, send
 from tests.lib import exim
 from tests.lib.pki import client_cert, server_cert
 
@@ -275,3 +275,18 @@ def test_mail_written_offline_leaves_once_when_the_network_comes_back(laptops, o
         mailbox = (base / 'mail' / 'relayed').read_text(errors='replace')
     for subject in subjects:
         assert len(re.findall(rf'^Subject: {subject}$', mailbox, re.MULTILINE)) == 1, subject
+
+
+def test_bad_ports_and_floors_are_refused_before_the_host_changes(creds, workdir):
+    fleet = Fleet(workdir, 'bad')
+    fleet.add('ports', 25, creds['relay'], creds['laptop'],
+              exim_client_smarthost_ports=[465, {'port': 587, 'protocol': 'starttls'}, 465])
+    fleet.add('floor', 25, creds['relay'], creds['laptop'], exim_client_tls_min_version='1.4')
+    result = fleet.apply()
+    assert result.returncode != 0
+    ports = host_output(result, 'ports')
+    assert "exim_client_smarthost_ports[1]: the protocol must be smtps (TLS on connect) or smtp (STARTTLS), got 'starttls'" \
+        in ports, ports
+    assert 'exim_client_smarthost_ports[2]: port 465 is listed twice' in ports, ports
+    assert 'exim_client_tls_min_version' in host_output(result, 'floor'), host_output(result, 'floor')
+    assert not any(fleet.dir(host).exists() for host in fleet.hosts)
