@@ -5,11 +5,11 @@ import os
 
 from cryptography import x509
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.modules import generated_credentials
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     key_matches_certificate,
     load_private_key,
 )
-from ansible_collections.certrelay.exim.plugins.modules import generated_credentials
 from tests.lib.module import run_module
 
 GROUP = grp.getgrgid(os.getgid()).gr_name

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils import fleet as fleet_utils
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply
 from tests.lib.pki import client_cert
 
