@@ -49,8 +49,9 @@ extends_documentation_fragment:
   - certrelay.exim.controller_action.read_only
 notes:
   - Reads the task variables C(groups) (C(relays), C(laptops)), C(ansible_play_hosts_all) and, per
-    host of the run, C(certrelay_relay), C(exim_client_smarthost), C(exim_client_smarthost_port)
-    (laptops) and C(certrelay_relay_address), C(exim_server_primary_hostname), C(exim_server_ports),
+    host of the run, C(certrelay_relay), C(exim_client_smarthost), C(exim_client_smarthost_port),
+    C(exim_client_smarthost_ports) (laptops) and C(certrelay_relay_address),
+    C(exim_server_primary_hostname), C(exim_server_ports), C(exim_server_tls_on_connect_ports),
     C(exim_server_tls_certificate), C(certrelay_relay_next_certificate) (relays). Each host's
     variables are fetched once.
   - A private-CA mode's CA certificate and CRL have their place in the model (RV(authority)), not
@@ -120,13 +121,17 @@ problems:
   elements: str
   sample: ["/srv/fleet/laptop-z.pem is not a usable certificate: it holds a private key ..."]
 relays:
-  description: Relay name to C(address), C(port), C(current) and C(next) (announced) certificate.
+  description: Relay name to C(address), C(port), C(ports) (in the laptops' order), C(current) and C(next) (announced) certificate.
   returned: always
   type: dict
 laptops:
   description:
-    - Laptop of the run to C(relay), C(smarthost), C(smarthost_port) and C(pins) (C(auto) - the
-      relay's current certificate plus its announced one; C(next) - only the announced one).
+    - Laptop of the run to C(relay), C(smarthost), C(smarthost_port), C(smarthost_ports) and C(pins)
+      (C(auto) - the relay's current certificate plus its announced one; C(next) - only the announced one).
+    - C(smarthost_ports) - the relay's ports in the order the laptop tries them, C(port) and
+      C(protocol) each - C(exim_server_tls_on_connect_ports) as C(smtps) first, then
+      C(exim_server_ports) with STARTTLS, 25 last; empty for a relay with one port or a laptop
+      with its own C(exim_client_smarthost_port).
   returned: always
   type: dict
 revoking:

@@ -21,7 +21,8 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
 )
 
 DEFAULT_PORT = 25
-LAPTOP_VARS = ('certrelay_relay', 'exim_client_smarthost', 'exim_client_smarthost_port')
+LAPTOP_VARS = ('certrelay_relay', 'exim_client_smarthost', 'exim_client_smarthost_port',
+               'exim_client_smarthost_ports')
 
 
 def host_vars(hostvars, host, names):
@@ -56,17 +57,29 @@ def relay_links(relays, hostvars):
     links = {}
     for relay in relays:
         found = host_vars(hostvars, relay, ('certrelay_relay_address', 'exim_server_primary_hostname',
-                                            'exim_server_ports', 'exim_server_tls_certificate',
-                                            'certrelay_relay_next_certificate'))
+                                            'exim_server_ports', 'exim_server_tls_on_connect_ports',
+                                            'exim_server_tls_certificate', 'certrelay_relay_next_certificate'))
         address = found.get('certrelay_relay_address') or found.get('exim_server_primary_hostname') or relay
         ports = found.get('exim_server_ports') or [DEFAULT_PORT]
         links[relay] = {
             'address': address,
             'port': ports[0],
+            'ports': laptop_ports(ports, found.get('exim_server_tls_on_connect_ports') or []),
             'current': _trim(found.get('exim_server_tls_certificate')),
             'next': _trim(found.get('certrelay_relay_next_certificate')),
         }
     return links
+
+
+def laptop_ports(starttls, implicit):
+    """The relay's ports in the order a laptop tries them (exim_client_smarthost_ports): implicit TLS
+    first (nothing in clear text), then the STARTTLS ports with 25 last (the port guest networks
+    block most); [] for a relay with one port, which the laptop then uses alone."""
+    implicit = [int(port) for port in implicit]
+    rest = [int(port) for port in starttls if int(port) not in implicit]
+    ordered = [{'port': port, 'protocol': 'smtps'} for port in implicit]
+    ordered += [{'port': port, 'protocol': 'smtp'} for port in sorted(rest, key=lambda port: port == DEFAULT_PORT)]
+    return ordered if len(ordered) > 1 else []
 
 
 def pins(link):
@@ -79,8 +92,8 @@ def pins(link):
 def laptop_settings(laptops, relays, hostvars, links):
     """({laptop: settings for certrelay.exim.client}, [problem]) for the laptops of the run.
 
-    An exim_client_smarthost or exim_client_smarthost_port of the inventory wins over the value
-    derived from the laptop's relay.
+    An exim_client_smarthost, exim_client_smarthost_port or exim_client_smarthost_ports of the
+    inventory wins over the value derived from the laptop's relay (laptop_ports()).
     """
     settings, wrong = {}, []
     for laptop in laptops:
@@ -90,10 +103,15 @@ def laptop_settings(laptops, relays, hostvars, links):
             wrong.append(laptop)
             continue
         link = links[relay]
+        # a port of the laptop's own in the inventory means that port alone
+        own_port = 'exim_client_smarthost_port' in found
+        ports = found.get('exim_client_smarthost_ports', [] if own_port else link['ports'])
+        first = link['ports'][0] if link['ports'] and not own_port else {'port': link['port'], 'protocol': None}
         settings[laptop] = {
             'relay': relay,
             'smarthost': found.get('exim_client_smarthost', link['address']),
-            'smarthost_port': found.get('exim_client_smarthost_port', link['port']),
+            'smarthost_port': found.get('exim_client_smarthost_port', first['port']),
+            'smarthost_ports': ports,
             'pins': pins(link),
         }
     problems = []

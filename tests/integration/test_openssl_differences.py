@@ -5,6 +5,7 @@ directory, RCPT accepted only with a verified certificate) on both builds and as
 own answer; docs/tls-libraries.md is the table of these answers.
 """
 
+import re
 import shutil
 import subprocess
 from contextlib import contextmanager
@@ -182,5 +183,8 @@ def test_tls_1_0_by_default(build, tmp_path):
         probe = subprocess.run(['openssl', 's_client', '-connect', f'127.0.0.1:{port}', '-starttls', 'smtp',
                                 '-tls1', '-cipher', 'DEFAULT@SECLEVEL=0'],
                                input='', capture_output=True, text=True, timeout=30, check=False)
-    negotiated = 'Protocol  : TLSv1\n' in probe.stdout or 'Protocol: TLSv1\n' in probe.stdout
-    assert negotiated == by_build(build, gnutls=True, openssl=True), probe.stdout[-1500:] + probe.stderr[-800:]
+    # s_client prints "Protocol : TLSv1" in its session summary even when the handshake failed; the
+    # "New, <version>, Cipher is <suite>" line names a suite only for a session it got.
+    negotiated = re.search(r'^New, TLSv1(\.0)?, Cipher is (?!\(NONE\))', probe.stdout, re.M) is not None
+    # OpenSSL 3 at its default security level has no signature algorithm left for TLS 1.0
+    assert negotiated == by_build(build, gnutls=True, openssl=False), probe.stdout[-1500:] + probe.stderr[-800:]

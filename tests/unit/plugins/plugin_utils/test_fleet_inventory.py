@@ -57,10 +57,29 @@ def test_laptop_settings_fetch_each_host_once_and_let_the_inventory_win():
     settings, problems = inv.laptop_settings(['a', 'b', 'c', 'd'], list(RELAYS), hostvars, links)
     assert hostvars.fetched == ['a', 'b', 'c', 'd']
     assert settings['a'] == {'relay': 'relay1', 'smarthost': '127.0.0.1', 'smarthost_port': 2525,
+                             'smarthost_ports': [{'port': 2525, 'protocol': 'smtp'}, {'port': 587, 'protocol': 'smtp'}],
                              'pins': {'auto': 'CURRENT-1\nNEXT-1', 'next': 'NEXT-1'}}
     assert settings['b']['relay'] == 'relay2'
     assert (settings['b']['smarthost'], settings['b']['smarthost_port']) == ('mx.example.com', 465)
+    assert settings['b']['smarthost_ports'] == []
     assert problems == ['certrelay_relay must name a host of the group "relays"; wrong for: c, d']
+
+
+def test_laptops_try_implicit_tls_first_and_port_25_last():
+    relays = {'relay': {'exim_server_ports': [25, 587], 'exim_server_tls_on_connect_ports': [465]},
+              'single': {'exim_server_ports': [587]}}
+    hostvars = {**relays, 'a': {}, 'own-port': {'exim_client_smarthost_port': 2525},
+                'own-list': {'exim_client_smarthost_ports': [587]}, 'b': {'certrelay_relay': 'single'}}
+    links = inv.relay_links(list(relays), hostvars)
+    settings, problems = inv.laptop_settings(['a', 'own-port', 'own-list', 'b'], list(relays), hostvars, links)
+    assert problems == []
+    assert settings['a']['smarthost_ports'] == [{'port': 465, 'protocol': 'smtps'}, {'port': 587, 'protocol': 'smtp'},
+                                                {'port': 25, 'protocol': 'smtp'}]
+    assert settings['a']['smarthost_port'] == 465
+    assert (settings['own-port']['smarthost_port'], settings['own-port']['smarthost_ports']) == (2525, [])
+    assert settings['own-list']['smarthost_ports'] == [587]
+    # one port: used alone, as before
+    assert (settings['b']['smarthost_port'], settings['b']['smarthost_ports']) == (587, [])
 
 
 def test_revoke_names_accept_text_or_lists():
