@@ -22,7 +22,7 @@ help:
 	@echo "make venv         .venv from requirements-dev.txt (+ .cache/collections)"
 	@echo "make lint         ruff check, yamllint, ansible-lint"
 	@echo "make sanity       ansible-test sanity on a copy under .build/sanity/ansible_collections/certrelay/exim"
-	@echo "make unit         pytest tests/unit"
+	@echo "make unit         ansible-test units on a copy under .build/units/ansible_collections/certrelay/exim"
 	@echo "make exim-openssl Exim 4.96 built with OpenSSL into .cache/exim-openssl (once; the integration tests use it)"
 	@echo "make integration  pytest tests/integration"
 	@echo "make molecule     molecule test for every scenario under molecule/ (SCENARIO=name for one)"
@@ -69,10 +69,11 @@ ansible-lint: venv
 	ansible-lint
 
 sanity: venv
-	$(STAGE) scripts/sanity.sh
+	$(STAGE) scripts/ansible-test.sh sanity
 
+# ansible-test units on the collection copy (the same tests run in place with scripts/pytest.sh tests/unit)
 unit: venv
-	$(STAGE) scripts/pytest.sh tests/unit
+	$(STAGE) scripts/ansible-test.sh units
 
 # Debian's Exim source built with OpenSSL (RHEL's TLS library): cached, rebuilt only when the script
 # changes; the script prints the build time (or "cached") before this stage's own line

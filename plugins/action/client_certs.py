@@ -14,7 +14,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import check_entries
+from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
 from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
 
 

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply, pending
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import host_vars, unpinned

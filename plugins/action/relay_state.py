@@ -7,8 +7,8 @@ A relay with thousands of clients gives the module thousands of certificates. As
 argument (``certificates: "{{ check.entries }}"``) the list is templated once more before the
 module runs, and a configuration given as ``lookup('template', ...)`` makes the lookup copy every
 task variable, the whole client list included: together about two seconds per 10,000 clients.
-``certificates_var`` names the registered result of certrelay.exim.client_certs instead, read as it
-is; ``config_template`` and ``acl_template`` are rendered here with the task's own templar.
+``certificates_var`` names the registered result of certrelay.exim.validate_tls or client_certs
+instead, read as it is; ``config_template`` and ``acl_template`` are rendered here with the task's own templar.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -51,7 +51,7 @@ class ActionModule(ActionBase):
         check = task_vars.get(name)
         if not isinstance(check, dict) or not isinstance(check.get('entries'), list):
             raise AnsibleActionFail('relay_state: certificates_var must name the registered result of '
-                                    'certrelay.exim.client_certs (%s has no list of entries)' % name)
+                                    'certrelay.exim.validate_tls or certrelay.exim.client_certs (%s has no list of entries)' % name)
         if check.get('failed'):
             raise AnsibleActionFail('relay_state: %s is the result of a failed check' % name)
         return check['entries']

@@ -16,12 +16,12 @@ __metaclass__ = type
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     require_cryptography,
 )
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import check_entries
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import AuthorityError, load_authority
 from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
 from ansible_collections.certrelay.exim.plugins.plugin_utils.tls_validation import check_credential, check_pin

@@ -96,8 +96,8 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError, require_cryptography
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import check_entries
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError, require_cryptography
+from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
 
 
 def cert_entries(entries):

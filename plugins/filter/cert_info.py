@@ -105,7 +105,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     certificate_info,
     load_certificate,

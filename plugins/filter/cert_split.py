@@ -55,7 +55,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import (
     CertificateError,
     der_to_pem,
     pem_certificate_ders,

@@ -2,7 +2,9 @@
 # Copyright: certrelay.exim contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Lists of named certificates ({name, certificate, state}), as the roles and modules take them."""
+"""Names of certificate entries ({name, certificate, state}): the rules the controller checks and the
+relay_state module relies on (standard library only; the certificate checks are in
+plugin_utils/entry_check.py)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,20 +12,13 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
-    CertificateError,
-    certificate_summary,
-    load_certificates,
-    weakness,
-)
-
 # Also a file name (<name>.pem) in the trust directory: no path separators, no leading dot.
 # Matched whole (fullmatch): with '$', "laptop-a\\n" would pass as a second, identical-looking name.
 NAME = re.compile(r'[A-Za-z0-9_@-][A-Za-z0-9._@-]*')
 STATES = ('present', 'absent')
 
 
-def _names_seen_twice(names):
+def names_seen_twice(names):
     seen, twice = set(), []
     for name in names:
         if name in seen and name not in twice:
@@ -38,60 +33,3 @@ def shared_certificates(names_and_fingerprints):
     for name, fingerprint in names_and_fingerprints:
         by_fingerprint.setdefault(fingerprint, []).append(name)
     return [' = '.join(names) for names in by_fingerprint.values() if len(names) > 1]
-
-
-def check_entries(entries, now=None, allow_weak=True):
-    """Everything the roles need to know about a list of entries, in one pass.
-
-    Returns entries (state defaulted to present), present (name, fingerprint, expired, not_after,
-    subject of every present entry whose certificate parses, in input order), listed (the names of
-    every entry whose state is present, usable or not) and problems (lists
-    of names per kind of problem, name and reason for unusable certificates; all empty when the
-    input is fine). A bundle is unusable (one certificate per name); with allow_weak false, short
-    RSA/DSA keys and MD5/SHA-1 signatures are problems (weak: name and reason). Never raises for bad entries: the caller words the error, naming every bad
-    entry at once.
-    """
-    problems = dict(invalid_names=[], duplicate_names=[], no_certificate=[], invalid_states=[],
-                    unusable=[], expired=[], not_yet_valid=[], weak=[], duplicate_certificates=[])
-    normalized, present = [], []
-    for index, item in enumerate(entries):
-        item = item if isinstance(item, dict) else {'name': item}
-        name = item.get('name')
-        label = name if isinstance(name, str) and name else 'entry %d' % index
-        state = item.get('state') or 'present'
-        normalized.append(dict(item, state=state))
-        if not isinstance(name, str) or not NAME.fullmatch(name):
-            problems['invalid_names'].append(str(label))
-        if state not in STATES:
-            problems['invalid_states'].append(label)
-            continue
-        if state == 'absent':
-            continue
-        if not item.get('certificate'):
-            problems['no_certificate'].append(label)
-            continue
-        try:
-            certificates = load_certificates(item['certificate'], 'the certificate')
-        except CertificateError as exc:
-            problems['unusable'].append(dict(name=label, reason=str(exc)))
-            continue
-        if len(certificates) > 1:
-            # Only the first would be trusted: say so rather than cut the bundle silently.
-            problems['unusable'].append(dict(name=label, reason='it holds %d certificates (a bundle); give the '
-                                                                'client\'s own certificate only' % len(certificates)))
-            continue
-        info = certificate_summary(certificates[0], now=now)
-        if info['expired']:
-            problems['expired'].append(label)
-        elif info['not_yet_valid']:
-            problems['not_yet_valid'].append(label)
-        weak = None if allow_weak else weakness(certificates[0])
-        if weak:
-            problems['weak'].append(dict(name=label, reason=weak))
-        present.append(dict(name=label, fingerprint=info['fingerprint'], expired=info['expired'],
-                            not_after=info['not_after'], subject=info['subject']))
-    problems['duplicate_names'] = _names_seen_twice(item['name'] for item in normalized
-                                                    if isinstance(item.get('name'), str))
-    problems['duplicate_certificates'] = shared_certificates((c['name'], c['fingerprint']) for c in present)
-    listed = [item['name'] for item in normalized if item['state'] == 'present' and isinstance(item.get('name'), str)]
-    return dict(entries=normalized, present=present, listed=listed, problems=problems)

@@ -98,8 +98,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.certrelay.exim.plugins.module_utils import relay_log
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError, pem_certificate_ders
 from ansible_collections.certrelay.exim.plugins.module_utils.files import read_bytes
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import CertificateError, pem_certificate_ders
 
 
 def trusted_now(state_directory):

@@ -85,8 +85,9 @@ options:
         choices: [present, absent]
   certificates_var:
     description:
-      - The name of a variable holding the registered result of M(certrelay.exim.client_certs);
-        its C(entries) are the O(certificates). Handled on the controller, which reads the result as
+      - The name of a variable holding the registered result of M(certrelay.exim.validate_tls) (with
+        its C(client_certs) option) or M(certrelay.exim.client_certs); its C(entries) are the
+        O(certificates). Handled on the controller, which reads the result as
         it is instead of templating thousands of entries once more, and passes it on as O(certificates_json).
       - Mutually exclusive with O(certificates) and O(certificates_json).
     type: str
@@ -287,15 +288,15 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.certrelay.exim.plugins.module_utils import exim as eximlib
 from ansible_collections.certrelay.exim.plugins.module_utils import generations as gen
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME, shared_certificates
+from ansible_collections.certrelay.exim.plugins.module_utils.files import file_args, read_bytes, write_atomic
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import (
     CertificateError,
     der_to_pem,
     fingerprint_der,
     pem_certificate_ders,
     pem_private_key_label,
 )
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME, shared_certificates
-from ansible_collections.certrelay.exim.plugins.module_utils.files import file_args, read_bytes, write_atomic
 
 # openssl rehash: <8 hex>.<n> (certs) and .r<n> (CRLs); Debian's c_rehash adds a 32-hex md5 form.
 HASH_LINK = re.compile(r'([0-9a-f]{8}|[0-9a-f]{32})\.r?[0-9]+')

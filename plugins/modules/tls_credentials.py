@@ -107,12 +107,6 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
-    CertificateError,
-    fingerprint_der,
-    pem_certificate_ders,
-    pem_private_key_label,
-)
 from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     commit,
     differences,
@@ -120,6 +114,12 @@ from ansible_collections.certrelay.exim.plugins.module_utils.files import (
     file_args,
     prepare,
     unsafe_directory,
+)
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import (
+    CertificateError,
+    fingerprint_der,
+    pem_certificate_ders,
+    pem_private_key_label,
 )
 
 # Owner read-write, group read: anything beyond (group write, others, setuid) is refused.

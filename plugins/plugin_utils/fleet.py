@@ -27,7 +27,7 @@ __metaclass__ = type
 import os
 import tempfile
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     fingerprint,
     load_certificate,

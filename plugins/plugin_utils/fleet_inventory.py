@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     load_certificate,
     not_after_utc,

@@ -12,14 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import pem_private_key_label
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     certificate_info,
+    is_self_signed,
     key_matches_certificate,
     load_certificates,
     load_private_key,
     names_host,
-    pem_private_key_label,
     weakness,
 )
 
@@ -39,13 +40,20 @@ def validity(info):
 
 
 def is_ca(cert):
-    """A certificate that may sign others: key usage keyCertSign. A self-signed leaf made by
-    `openssl req -x509` also says CA:TRUE, so basic constraints alone cannot tell."""
+    """A certificate that may sign others: key usage keyCertSign, or CA:TRUE on a certificate
+    someone else issued (an intermediate CA). A self-signed leaf made by `openssl req -x509` says
+    CA:TRUE too, but only its own key can sign under it: pinning it trusts its key holder, the
+    relay, and nobody else."""
     try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
+            return True
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return False
-    return bool(usage.key_cert_sign)
+    return constraints.ca and not is_self_signed(cert)
 
 
 def issued_another(cert, others):

@@ -146,11 +146,11 @@ class Fleet:
         self.hosts[host] = values
         return values
 
-    def apply(self, check=False, diff=False, limit=None):
+    def apply(self, check=False, diff=False, limit=None, verbosity=None):
         inventory = self.root / 'inventory.json'
         inventory.write_text(json.dumps({'all': {'hosts': self.hosts}}))
         playbook = role_playbook(self.root, 'client', FACTS_TASK % self.root, gather_facts=False)
-        args = ['--limit', limit] if limit else []
+        args = (['--limit', limit] if limit else []) + ([verbosity] if verbosity else [])
         return run_playbook(playbook, None, *args, check=check, diff=diff, inventory=inventory)
 
     def facts(self, host):
@@ -382,6 +382,10 @@ BAD_INPUT = {
     'debian-pin-with-ca': ({'exim_client_layout': 'debian', 'exim_client_smarthost': 'relay.example.com',
                             'exim_client_server_certificate': 'fullchain'},
                            'is a CA certificate (it signs certificates)'),
+    # an intermediate CA (CA:TRUE, no key usage) that even names the smarthost
+    'debian-pin-intermediate': ({'exim_client_layout': 'debian', 'exim_client_smarthost': 'relay.example.com',
+                                 'exim_client_server_certificate': 'intermediate'},
+                                'is a CA certificate (it signs certificates)'),
 }
 
 
@@ -394,7 +398,9 @@ def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relay
               'weak-relay': pki['weak-relay'].cert_pem, 'future-relay': pki['future-relay'].cert_pem,
               'sha1-cert': pki['sha1-laptop'].cert_pem, 'sha1-key': pki['sha1-laptop'].key_pem,
               'cert-and-key': pki['laptop'].cert_pem + pki['laptop'].key_pem, 'ec-key': pki['ec-laptop'].key_pem,
-              'fullchain': bundle(*ca_and_issued()[1::-1])}
+              'fullchain': bundle(*ca_and_issued()[1::-1]),
+              'intermediate': make_cert('intermediate', 'relay.example.com', dns=('relay.example.com',),
+                                        issuer=ca_and_issued()[0], intermediate=True).cert_pem}
     # these target converged clients: they must stay exactly as they were
     converged = {'pinned-lacks-name': 'deliver', 'bundle-one-expired': 'bundle-current',
                  'bundle-one-misnamed': 'bundle-next'}
@@ -421,6 +427,38 @@ def test_bad_input_fails_on_the_controller_and_changes_nothing(pki, fleet, relay
     for secret in (pki['laptop'].key_pem, pki['other'].key_pem, pki['relay'].key_pem, pki['sha1-laptop'].key_pem,
                    pki['ec-laptop'].key_pem):
         assert secret.splitlines()[1] not in result.output
+
+
+# the refusals whose input holds a key, beside a laptop that converges with a key of its own
+KEY_BEARING = ('pinned-is-a-key', 'bundle-with-a-key', 'key-mismatch', 'key-with-certificate', 'client-cert-sha1')
+
+
+@pytest.mark.parametrize('mode', ['run', 'check and diff'])
+def test_no_key_material_in_the_output_at_vvv(pki, relays, workdir, mode):
+    """Keys given right (converging) and wrong (refused) never reach the output, even at -vvv,
+    in check mode and with --diff."""
+    values = {'relay-key': pki['relay'].key_pem, 'other-key': pki['other'].key_pem,
+              'bundle-key': pki['relay'].cert_pem + pki['relay'].key_pem,
+              'sha1-cert': pki['sha1-laptop'].cert_pem, 'sha1-key': pki['sha1-laptop'].key_pem,
+              'cert-and-key': pki['laptop'].cert_pem + pki['laptop'].key_pem}
+    verbose = Fleet(workdir, 'vvv-' + mode.replace(' ', '-'))
+    verbose.add('converges', relays['relay'][0], pki['relay'], pki['laptop'])
+    for host in KEY_BEARING:
+        overrides = {k: values.get(v, v) for k, v in BAD_INPUT[host][0].items()}
+        verbose.add(host, relays['relay'][0], pki['relay'], pki['laptop'], **overrides)
+    checking = mode != 'run'
+    result = verbose.apply(check=checking, diff=checking, verbosity='-vvv')
+    assert result.recap('converges').get('failed', 0) == 0, host_output(result, 'converges')
+    assert result.recap('converges').get('changed', 0) > 0
+    for host in KEY_BEARING:
+        assert result.recap(host).get('failed') == 1, host
+        assert BAD_INPUT[host][1] in result.output, host
+    secrets = {line for cred in ('laptop', 'other', 'relay', 'sha1-laptop')
+               for line in pki[cred].key_pem.splitlines() if len(line) > 20}
+    assert len(secrets) > 20
+    leaked = [line for line in secrets if line in result.output]
+    assert not leaked, leaked[:3]
+    assert '"invocation"' in result.output, 'not a -vvv run'
 
 
 # ------------------------------------------------------------------ handlers with a managed service

@@ -218,6 +218,27 @@ def test_no_key_material_in_the_output_of_refusals_at_vvv(good, failed_runs, mod
     assert not leaked, leaked[:3]
 
 
+@pytest.mark.parametrize('mode', ['run', 'check and diff'])
+def test_no_key_material_in_the_output_of_a_key_change_at_vvv(relay_server, mode):
+    """A successful run that installs a new relay key prints no line of the old or the new key,
+    even at -vvv, in check mode and with --diff."""
+    alice = pki.client_cert('alice-vvv')
+    relay = relay_server([alice], allowlist='file', start=False)
+    new_server = pki.server_cert('relay-vvv')
+    checking = mode != 'run'
+    result = run_playbook(role_playbook(relay.root, 'server'),
+                          relay.variables(exim_server_tls_certificate=new_server.cert_pem,
+                                          exim_server_tls_privatekey=new_server.key_pem),
+                          '-vvv', check=checking, diff=checking)
+    assert result.returncode == 0, result.output[-3000:]
+    assert re.search(r'changed=[1-9]', result.output) and '"invocation"' in result.output
+    secrets = {line for cred in (relay.server, new_server, alice) for line in cred.key_pem.splitlines()
+               if len(line) > 20}
+    assert len(secrets) > 30
+    leaked = [line for line in secrets if line in result.output]
+    assert not leaked, leaked[:3]
+
+
 def test_weak_certificates_accepted_when_allowed(good):
     relay, alice = good[:2]
     weak = pki.client_cert('short', bits=1024)

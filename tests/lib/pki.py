@@ -73,13 +73,15 @@ def make_cert(
     digest: str = 'sha256',
     future: bool = False,
     ca: bool = False,
+    intermediate: bool = False,
 ) -> Credential:
     """A self-signed certificate, or one signed by issuer.
 
     key_ids: subject and authority key identifiers, as `openssl req -x509` (and so the client
     role's generated certificates) adds them. bits (RSA key size) and digest (signature hash) make
     weak certificates; future one valid from tomorrow; ca a CA certificate (key usage
-    keyCertSign) that signs others.
+    keyCertSign) that signs others; intermediate an issued certificate that says CA:TRUE without
+    any key usage (a CA all the same: the TLS libraries let it sign).
     """
     key = new_key(kind, bits)
     now = datetime.datetime.now(datetime.UTC)
@@ -100,7 +102,7 @@ def make_cert(
     sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    if issuer is None:
+    if issuer is None or intermediate:
         # as `openssl req -x509` does; a self-signed leaf is its own trust anchor
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     if key_ids:

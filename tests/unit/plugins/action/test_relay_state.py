@@ -33,7 +33,7 @@ def test_plain_arguments_pass_through_untouched():
 
 
 @pytest.mark.parametrize('task_vars, message', [
-    ({}, 'must name the registered result of certrelay.exim.client_certs'),
+    ({}, 'must name the registered result of certrelay.exim.validate_tls or certrelay.exim.client_certs'),
     ({'check': {'entries': ENTRIES, 'failed': True}}, 'result of a failed check'),
 ])
 def test_certificates_var_must_name_a_successful_check(task_vars, message):

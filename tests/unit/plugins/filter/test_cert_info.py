@@ -6,7 +6,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.certrelay.exim.plugins.filter.cert_info import cert_info
-from ansible_collections.certrelay.exim.plugins.module_utils import certificates as certs
+from ansible_collections.certrelay.exim.plugins.module_utils import pem
+from ansible_collections.certrelay.exim.plugins.plugin_utils import certificates as certs
 from tests.lib.pki import client_cert, make_cert
 
 
@@ -100,6 +101,6 @@ def test_load_private_key_refuses_garbage_without_echo(value):
 
 
 def test_is_exim_fingerprint(rsa_cert):
-    assert certs.is_exim_fingerprint(rsa_cert.fingerprint)
-    assert not certs.is_exim_fingerprint(rsa_cert.fingerprint.lower())
-    assert not certs.is_exim_fingerprint(certs.fingerprint(rsa_cert.cert, fmt='colon'))
+    assert pem.is_exim_fingerprint(rsa_cert.fingerprint)
+    assert not pem.is_exim_fingerprint(rsa_cert.fingerprint.lower())
+    assert not pem.is_exim_fingerprint(certs.fingerprint(rsa_cert.cert, fmt='colon'))

@@ -8,11 +8,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import (
+from ansible_collections.certrelay.exim.plugins.modules import generated_credentials
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     key_matches_certificate,
     load_private_key,
 )
-from ansible_collections.certrelay.exim.plugins.modules import generated_credentials
 from tests.lib.module import run_module
 from tests.lib.pki import client_cert, make_cert
 

@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.certrelay.exim.plugins.module_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils import fleet as fleet_utils
+from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, create
 from tests.lib.pki import client_cert

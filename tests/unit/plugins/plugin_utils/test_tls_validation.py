@@ -3,7 +3,7 @@
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.certrelay.exim.plugins.module_utils.entries import check_entries
+from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
 from ansible_collections.certrelay.exim.plugins.plugin_utils.tls_validation import (
     check_credential,
     check_pin,
@@ -79,6 +79,15 @@ def test_pin_with_a_ca_refused_unless_allowed(creds):
     infos, problems = check_pin(fullchain, 'pin', 'relay.example.com', 'w', verify_hostname=False, allow_ca=True)
     assert problems == [] and [info['fingerprint'] for info in infos] == [creds['issued'].fingerprint,
                                                                           creds['ca'].fingerprint]
+
+
+def test_pinned_intermediate_without_key_usage_is_a_ca(creds):
+    # CA:TRUE on a certificate another CA issued: GnuTLS and OpenSSL let it sign, whatever it names
+    middle = make_cert('middle', 'relay.example.com', dns=('relay.example.com',), issuer=creds['ca'],
+                       intermediate=True)
+    problems = check_pin(middle.cert_pem, 'pin', 'relay.example.com', 'w')[1]
+    assert len(problems) == 1 and 'is a CA certificate (it signs certificates)' in problems[0]
+    assert check_pin(middle.cert_pem, 'pin', 'relay.example.com', 'w', allow_ca=True)[1] == []
 
 
 def test_self_signed_relay_pin_is_not_a_ca(creds):

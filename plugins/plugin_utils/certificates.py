@@ -1,24 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: certrelay.exim contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Certificate parsing shared by the filters and modules of certrelay.exim.
+"""Certificates and keys parsed with cryptography: controller side only (filters, action plugins).
 
-Exim prints ``${sha256:$tls_in_peercert}`` as the digest of the certificate's DER
-encoding in upper-case hex without separators; ``inlist`` compares case-sensitively
-and splits on ``:``, so every fingerprint this collection produces for Exim must be
-in exactly that form.
+The PEM and fingerprint helpers that targets need too live in module_utils/pem.py.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import binascii
 import datetime
-import hashlib
 import ipaddress
-import re
 
 try:
     from cryptography import x509
@@ -32,23 +25,20 @@ except ImportError as exc:  # pragma: no cover - reported by the callers
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
-ALGORITHMS = ('sha256', 'sha1', 'md5')
-FORMATS = ('exim', 'colon', 'hex')
-
-_PEM_BLOCK = re.compile(
-    r'-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----',
-    re.DOTALL,
+from ansible_collections.certrelay.exim.plugins.module_utils.pem import (
+    ALGORITHMS,
+    CertificateError,
+    describe_input,
+    fingerprint_der,
+    pem_blocks,
+    refuse_non_certificate,
+    to_text,
 )
-_CERT_LABELS = ('CERTIFICATE', 'X509 CERTIFICATE', 'TRUSTED CERTIFICATE')
-_EXIM_FINGERPRINT = re.compile(r'[0-9A-F]{64}')
+
 # Refused unless the caller allows weak certificates.
 MIN_BITS = 2048
 WEAK_HASHES = ('md5', 'sha1')
 _RSA_OID, _DSA_OID = '1.2.840.113549.1.1.1', '1.2.840.10040.4.1'
-
-
-class CertificateError(ValueError):
-    """Input that is not a usable certificate; the message never quotes key material."""
 
 
 def require_cryptography():
@@ -57,90 +47,6 @@ def require_cryptography():
             'the Python library "cryptography" is required on the controller: %s'
             % CRYPTOGRAPHY_IMPORT_ERROR
         )
-
-
-def _describe(data):
-    if isinstance(data, (bytes, bytearray)):
-        return 'DER bytes'
-    return 'PEM text'
-
-
-def _to_text(data):
-    if isinstance(data, (bytes, bytearray)):
-        try:
-            return bytes(data).decode('ascii')
-        except UnicodeDecodeError:
-            return None
-    return data
-
-
-def _pem_blocks(text):
-    """Yield (label, der_bytes_or_None) for every PEM block in text."""
-    for match in _PEM_BLOCK.finditer(text.replace('\r', '')):
-        label, body = match.group(1), match.group(2)
-        if label not in _CERT_LABELS:
-            yield label, None
-            continue
-        try:
-            yield label, base64.b64decode(''.join(body.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise CertificateError(
-                'the PEM certificate block is corrupt (its base64 body does not decode)'
-            ) from None
-
-
-def pem_certificate_ders(text, what='input'):
-    """DER bytes of every certificate block in PEM text, without needing cryptography.
-
-    Modules run on targets that may lack cryptography: they receive PEMs the
-    controller already validated and only need the DER to write and fingerprint it.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise CertificateError('%s is empty: expected a PEM certificate' % what)
-    ders = []
-    for label, der in _pem_blocks(text):
-        if der is None:
-            _refuse_non_certificate(label, what)
-        ders.append(der)
-    if not ders:
-        raise CertificateError('%s contains no PEM certificate' % what)
-    return ders
-
-
-def pem_private_key_label(text, what='private key'):
-    """The label of the one unencrypted PEM private key block in text, without cryptography.
-
-    For modules on targets: the controller already matched key and certificate; this only
-    refuses what Exim could not load. Messages never quote the input.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise CertificateError('%s is empty: expected a PEM private key' % what)
-    labels = [match.group(1) for match in _PEM_BLOCK.finditer(text.replace('\r', ''))]
-    keys = [label for label in labels if label.endswith('PRIVATE KEY')]
-    if len(keys) != 1 or len(labels) != 1:
-        raise CertificateError('%s must hold exactly one PEM private key block (found: %s)'
-                               % (what, ', '.join(labels) or 'no PEM block'))
-    if keys[0] == 'ENCRYPTED PRIVATE KEY' or 'Proc-Type: 4,ENCRYPTED' in text:
-        raise CertificateError('%s is encrypted; Exim needs it unencrypted (protect it by its mode)' % what)
-    return keys[0]
-
-
-def der_to_pem(der):
-    """Canonical PEM (64-column base64) so equal certificates give byte-equal files."""
-    body = base64.b64encode(der).decode('ascii')
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return '-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n' % '\n'.join(lines)
-
-
-def _refuse_non_certificate(label, where):
-    if 'PRIVATE KEY' in label:
-        raise CertificateError(
-            '%s holds a private key (%s), not a certificate; give the certificate '
-            '(-----BEGIN CERTIFICATE-----) and keep the key secret' % (where, label)
-        )
-    raise CertificateError(
-        '%s holds a "%s" PEM block, not a certificate' % (where, label)
-    )
 
 
 def _load_der(der):
@@ -164,7 +70,7 @@ def load_certificates(data, what='input'):
         raise CertificateError('%s is empty: expected a PEM or DER certificate' % what)
     if isinstance(data, (bytes, bytearray)) and bytes(data[:1]) == b'\x30':
         return [_load_der(bytes(data))]
-    text = _to_text(data)
+    text = to_text(data)
     if text is None:
         raise CertificateError(
             '%s is binary data that is neither PEM text nor a DER certificate' % what
@@ -177,22 +83,22 @@ def load_certificates(data, what='input'):
         raise CertificateError('%s is empty: expected a PEM or DER certificate' % what)
     certificates = []
     other_label = None
-    for label, der in _pem_blocks(text):
+    for label, der in pem_blocks(text):
         if der is None:
             if 'PRIVATE KEY' in label:
-                _refuse_non_certificate(label, what)
+                refuse_non_certificate(label, what)
             other_label = other_label or label
             continue
         certificates.append(_load_der(der))
     if certificates:
         return certificates
     if other_label:
-        _refuse_non_certificate(other_label, what)
+        refuse_non_certificate(other_label, what)
     if '-----BEGIN' in text:
         raise CertificateError(
             '%s has a truncated PEM block (no matching -----END line)' % what
         )
-    raise CertificateError('%s contains no PEM certificate (%s)' % (what, _describe(data)))
+    raise CertificateError('%s contains no PEM certificate (%s)' % (what, describe_input(data)))
 
 
 def load_certificate(data, what='input'):
@@ -204,32 +110,8 @@ def der_bytes(cert):
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def format_digest(digest, fmt='exim'):
-    if fmt == 'exim':
-        return digest.hex().upper()
-    if fmt == 'colon':
-        upper = digest.hex().upper()
-        return ':'.join(upper[i:i + 2] for i in range(0, len(upper), 2))
-    if fmt == 'hex':
-        return digest.hex()
-    raise CertificateError('unknown fingerprint format "%s"; use one of %s' % (fmt, ', '.join(FORMATS)))
-
-
-def fingerprint_der(der, algorithm='sha256', fmt='exim'):
-    if algorithm not in ALGORITHMS:
-        raise CertificateError(
-            'unknown fingerprint algorithm "%s"; use one of %s' % (algorithm, ', '.join(ALGORITHMS))
-        )
-    return format_digest(hashlib.new(algorithm, der).digest(), fmt)
-
-
 def fingerprint(cert, algorithm='sha256', fmt='exim'):
     return fingerprint_der(der_bytes(cert), algorithm, fmt)
-
-
-def is_exim_fingerprint(value):
-    """True for a SHA-256 fingerprint in the exact form Exim's inlist compares."""
-    return isinstance(value, str) and bool(_EXIM_FINGERPRINT.fullmatch(value))
 
 
 def _utc(cert, name):
@@ -275,7 +157,7 @@ def _key_type(public_key):
     return type(public_key).__name__, None
 
 
-def _is_self_signed(cert):
+def is_self_signed(cert):
     if cert.issuer != cert.subject:
         return False
     try:
@@ -302,7 +184,7 @@ def certificate_info(cert, now=None):
         'serial_number': format(cert.serial_number, 'X'),
         'not_before': not_before.strftime('%Y-%m-%dT%H:%M:%SZ'),
         'days_left': (not_after - now).days,
-        'self_signed': _is_self_signed(cert),
+        'self_signed': is_self_signed(cert),
         'public_key_type': key_type,
         'public_key_size': key_size,
         'fingerprints': dict(
@@ -374,7 +256,7 @@ def names_host(cert, host):
 
 def load_private_key(data, what='private key', password=None):
     require_cryptography()
-    if not data or not _to_text(data) or '-----BEGIN' not in _to_text(data):
+    if not data or not to_text(data) or '-----BEGIN' not in to_text(data):
         raise CertificateError('%s is not a PEM private key' % what)
     raw = data.encode('ascii') if isinstance(data, str) else bytes(data)
     try:

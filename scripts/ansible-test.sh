@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# ansible-test sanity on a clean copy of the collection.
+# ansible-test sanity|units on a clean copy of the collection: scripts/ansible-test.sh sanity|units [args]
 # ansible-test needs the tree at .../ansible_collections/<namespace>/<name>: copy what git tracks plus
-# untracked files that are not ignored into .build/sanity/ansible_collections/certrelay/exim, make it
-# a git repo (ansible-test then sees exactly these files) and run the tests there.
-# Extra arguments go to ansible-test (e.g. scripts/sanity.sh --test pylint).
+# untracked files that are not ignored into .build/<command>/ansible_collections/certrelay/exim, make
+# it a git repo (ansible-test then sees exactly these files) and run the tests there.
+# Extra arguments go to ansible-test (e.g. scripts/ansible-test.sh sanity --test pylint).
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 
+COMMAND=${1:?usage: scripts/ansible-test.sh sanity|units [ansible-test args...]}
+shift
+case $COMMAND in sanity|units) ;; *) echo "ansible-test.sh: sanity or units, not $COMMAND" >&2; exit 2 ;; esac
+
 read -r NS NAME < <(python3 -c 'import yaml; g = yaml.safe_load(open("galaxy.yml")); print(g["namespace"], g["name"])')
-ROOT=$REPO/.build/sanity
+ROOT=$REPO/.build/$COMMAND
 DEST=$ROOT/ansible_collections/$NS/$NAME
 
 rm -rf "$ROOT"
@@ -23,8 +27,8 @@ git ls-files -co --exclude-standard -z |
 git -C "$DEST" init -q
 git -C "$DEST" add -A
 git -C "$DEST" -c user.name=sanity -c user.email=sanity@invalid -c commit.gpgsign=false \
-  commit -q --no-verify -m "sanity snapshot"
-echo "sanity: $(git -C "$DEST" ls-files | wc -l) files copied to $DEST"
+  commit -q --no-verify -m "$COMMAND snapshot"
+echo "$COMMAND: $(git -C "$DEST" ls-files | wc -l) files copied to $DEST"
 
 # ansible-test bootstraps pip in each sanity virtualenv with a get-pip script downloaded from
 # ci-files.testing.ansible.com, which is unreachable here (only PyPI is). Put a stand-in into its
@@ -38,7 +42,7 @@ if [ ! -s "$GET_PIP" ]; then
   mkdir -p "$(dirname "$GET_PIP")"
   cat > "$GET_PIP" <<'PY'
 # Offline stand-in for ansible-test's get-pip bootstrap script (written by certrelay.exim
-# scripts/sanity.sh: ci-files.testing.ansible.com is unreachable, PyPI is reachable).
+# scripts/ansible-test.sh: ci-files.testing.ansible.com is unreachable, PyPI is reachable).
 # Like get-pip.py it runs a bundled pip - the wheel ensurepip ships - to install the requested pip.
 import glob
 import os
@@ -53,17 +57,18 @@ if not wheels:
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 sys.exit(subprocess.call([sys.executable, os.path.join(wheels[-1], "pip"), "install", "--upgrade"] + args))
 PY
-  echo "sanity: wrote pip bootstrap stand-in $GET_PIP"
+  echo "$COMMAND: wrote pip bootstrap stand-in $GET_PIP"
 fi
 
 # Hermetic: ansible-test sets up its own collection path for the copy.
 unset ANSIBLE_COLLECTIONS_PATH ANSIBLE_PYTHON_INTERPRETER PYTHONPATH
 
-SKIP=(
-  # pslint needs PowerShell (pwsh), which Debian does not package; the collection has no PowerShell.
-  --skip-test pslint
-)
 cd "$DEST"
-# Sanity requirements come from PyPI into per-test virtualenvs under ~/.ansible/test/venv (cached).
+# Test requirements come from PyPI into virtualenvs under ~/.ansible/test/venv (cached).
 # No --requirements: that would also pip-install ansible-test's own requirements into .venv.
-exec ansible-test sanity --python 3.11 --color no "${SKIP[@]}" "$@"
+if [ "$COMMAND" = sanity ]; then
+  # pslint needs PowerShell (pwsh), which Debian does not package; the collection has no PowerShell.
+  exec ansible-test sanity --python 3.11 --color no --skip-test pslint "$@"
+fi
+# units: ansible-test's own layout (modules, module_utils, controller), each in its own interpreter.
+exec ansible-test units --python 3.11 --color no --venv "$@"
