@@ -23,7 +23,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.certrelay.exim.plugins.plugin_utils.templates import render_options
 
 # Each controller-side option and the module option it becomes.
-RENDERED = (('config_template', 'config'), ('acl_template', 'acl'), ('data_acl_template', 'data_acl'))
+RENDERED = (('config_template', 'config'), ('acl_template', 'acl'), ('data_acl_template', 'data_acl'),
+            ('cert_acl_template', 'cert_acl'))
 
 
 class ActionModule(ActionBase):

@@ -16,6 +16,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.certrelay.exim.plugins.plugin_utils.ca_validation import check_client_ca
 from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     require_cryptography,
@@ -50,6 +51,12 @@ CLIENT_CERTS = dict(
     expired_option=dict(type='str', default='allow_expired'),
     empty_option=dict(type='str', default='allow_empty'),
 )
+CLIENT_CA = dict(
+    certificates=dict(type='str', required=True),
+    crl=dict(type='str', required=True),
+    policy=dict(type='str', required=True),
+    policy_option=dict(type='str', default='policy'),
+)
 
 
 def client_list_problems(name, check, spec, weak_option):
@@ -74,7 +81,7 @@ def client_list_problems(name, check, spec, weak_option):
     if problems['expired'] and not spec['allow_expired']:
         parts.append('expired certificates (set %s to accept them): %s.' % (spec['expired_option'], ', '.join(problems['expired'])))
     names('not_yet_valid', 'certificates not valid yet (Exim would refuse them): %s.')
-    if not check['present'] and not spec['allow_empty']:
+    if not check['present'] and not spec['allow_empty'] and not spec.get('ca_policy'):
         parts.append('no client certificate is present: nobody could relay (set %s to allow this).' % spec['empty_option'])
     return ['%s is invalid: %s' % (name, ' '.join(parts))] if parts else []
 
@@ -85,6 +92,7 @@ class ActionModule(ControllerAction):
         pin=dict(type='dict', options=PIN),
         client_certs=dict(type='dict', options=CLIENT_CERTS),
         authority=dict(type='dict', options=AUTHORITY),
+        client_ca=dict(type='dict', options=CLIENT_CA),
         allow_weak=dict(type='bool', default=False),
         weak_option=dict(type='str', default='allow_weak'),
     )
@@ -97,6 +105,8 @@ class ActionModule(ControllerAction):
         resolver = Resolver(self._templar, self._loader, task_vars)
         result, problems = dict(changed=False), []
         weak = dict(allow_weak=args['allow_weak'])
+        entries = []
+        ca_spec = args['client_ca']
         if args['client_certs']:
             spec = args['client_certs']
             try:
@@ -107,7 +117,20 @@ class ActionModule(ControllerAction):
                 return dict(failed=True, msg='%s must be a list of {name, certificate, state} dicts' % spec['var'])
             check = check_entries(entries, allow_weak=args['allow_weak'])
             result.update(check)
+            entries = check['entries']
+            # under the ca policy the CA decides who relays: an empty client list is normal
+            spec = dict(spec, ca_policy=bool(ca_spec) and ca_spec['policy'] == 'ca')
             problems += client_list_problems(spec['var'], check, spec, args['weak_option'])
+        if ca_spec:
+            try:
+                cas, crl = resolver.variable(ca_spec['certificates'], []), resolver.variable(ca_spec['crl'], '')
+            except AnsibleError as exc:
+                return dict(failed=True, msg=to_native(exc))
+            names = dict(certificates=ca_spec['certificates'], crl=ca_spec['crl'], policy=ca_spec['policy_option'],
+                         client_certs=args['client_certs']['var'] if args['client_certs'] else 'the client list')
+            result['client_ca'], found = check_client_ca(cas, crl, ca_spec['policy'], entries, args['weak_option'],
+                                                         names, allow_weak=args['allow_weak'])
+            problems += found
         result['certificates'] = {}
         for credential in args['credentials']:
             certificate = resolver.variable(credential['certificate'])

@@ -20,7 +20,8 @@ description:
     C(lsearch) file, one fingerprint and client name per line; C(allowlist.db), its C(exim_dbmbuild) index, in
     C(dbm) mode), the allowlist macros C(allowlist.conf) for an C(.include) (C(CERTRELAY_ALLOWED),
     C(CERTRELAY_CLIENT_NAME)) and, when given, the RCPT and DATA ACL files C(acl_check_rcpt),
-    C(acl_check_data).
+    C(acl_check_data), the client CA certificates C(trust/ca+<fingerprint prefix>.pem), their CRLs
+    C(crl.pem) and the C(tls:cert) event ACL C(acl_tls_cert).
   - A change builds a new generation beside the current one (unchanged files are hard links, so it
     costs little time and space), validates it with C(exim -bV) and an ACL probe against the
     configuration, and publishes it by renaming a new symlink over C(current). A run killed at any
@@ -83,6 +84,22 @@ options:
         type: str
         default: present
         choices: [present, absent]
+  ca_certificates:
+    description:
+      - Client CA certificates (PEM, one certificate each), kept in the trust directory as
+        C(ca+<first 16 hex digits of the SHA-256 fingerprint>.pem) (a name no client certificate can
+        have) with their hash links; part of the same generation as everything else.
+    type: list
+    elements: str
+    default: []
+  crl:
+    description:
+      - PEM text of the client CAs' certificate revocation lists (C(X509 CRL) blocks), written to
+        C(crl.pem) for Exim's C(tls_crl); empty for none (no file).
+      - The module checks only the PEM form; the signatures and dates are checked on the controller
+        (M(certrelay.exim.validate_tls)).
+    type: str
+    default: ''
   certificates_var:
     description:
       - The name of a variable holding the registered result of M(certrelay.exim.validate_tls) (with
@@ -131,6 +148,14 @@ options:
     description:
       - Text of a DATA ACL file (Debian layout, named by C(MAIN_ACL_CHECK_DATA)), written to
         C(acl_check_data), with the same replacements as O(acl).
+    type: str
+  cert_acl:
+    description:
+      - Text of the ACL Exim's C(tls:cert) event runs (called by name from C(event_action)), written to
+        C(acl_tls_cert), with the same replacements as O(acl).
+    type: str
+  cert_acl_template:
+    description: A template rendered on the controller as the O(cert_acl), like O(acl_template); mutually exclusive with O(cert_acl).
     type: str
   acl_template:
     description:
@@ -181,8 +206,8 @@ extends_documentation_fragment:
 notes:
   - The configuration refers to C(<state_directory>/current/...); while a new generation is validated
     that prefix is replaced by the new generation's directory in a copy of the configuration.
-  - An action plugin resolves O(certificates_var), O(config_template), O(acl_template) and
-    O(data_acl_template) on the controller before the module runs on the host.
+  - An action plugin resolves O(certificates_var), O(config_template), O(acl_template),
+    O(data_acl_template) and O(cert_acl_template) on the controller before the module runs on the host.
   - The diff is a summary (one line per added, removed or updated certificate), never whole files.
 """
 
@@ -307,7 +332,13 @@ SUFFIX = '.pem'
 # The hash links the rehash tool made in a generation, one "link target" per line: any other link
 # in its trust directory was not made by this module.
 LINKS = 'hashlinks'
-OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', 'acl_check_data', DBM, LINKS)
+CRL = 'crl.pem'
+CERT_ACL = 'acl_tls_cert'
+OWN_FILES = ('server.crt', 'server.key', 'allowlist', 'allowlist.conf', 'acl_check_rcpt', 'acl_check_data', DBM, LINKS,
+             CRL, CERT_ACL)
+# A client CA in the trust directory: "+" is not allowed in client names, so no client file is one.
+CA_FILE = re.compile(TRUST + r'/ca\+[0-9A-F]{16}\.pem')
+CRL_BLOCK = re.compile(r'-----BEGIN X509 CRL-----\r?\n[A-Za-z0-9+/=\r\n]+-----END X509 CRL-----')
 ALLOWLIST_LINE = re.compile(r'([0-9A-F]{64}): (\S+)')
 
 
@@ -361,6 +392,49 @@ def wanted_certificates(module, certificates):
     return pems, fingerprints
 
 
+def wanted_cas(module, texts, fingerprints):
+    """trust-relative path -> canonical PEM bytes of the client CAs; one certificate per item, none
+    that is also a client certificate (fingerprints) - the controller refuses both with more words."""
+    cas = {}
+    listed = set(fingerprints.values())
+    for index, text in enumerate(texts):
+        where = 'ca_certificates[%d]' % index
+        try:
+            ders = pem_certificate_ders(text, where)
+        except CertificateError as exc:
+            module.fail_json(msg=to_native(exc))
+        if len(ders) != 1:
+            module.fail_json(msg='%s holds %d certificates: give each CA certificate as its own item' % (where, len(ders)))
+        fingerprint = fingerprint_der(ders[0])
+        if fingerprint in listed:
+            module.fail_json(msg='%s is also listed as a client certificate' % where)
+        cas['%s/ca+%s%s' % (TRUST, fingerprint[:16], SUFFIX)] = to_bytes(der_to_pem(ders[0]))
+    return cas
+
+
+def wanted_crl(module, text):
+    """The CRL file's bytes (None for no CRL): nothing but X509 CRL PEM blocks."""
+    text = (text or '').strip()
+    if not text:
+        return None
+    blocks = CRL_BLOCK.findall(text)
+    if not blocks or CRL_BLOCK.sub('', text).strip():
+        module.fail_json(msg='crl must hold only PEM "X509 CRL" blocks')
+    return to_bytes('\n'.join(block.replace('\r\n', '\n') for block in blocks) + '\n')
+
+
+def previous_cas(generation):
+    """The client CA files of a generation, as they are."""
+    trust = os.path.join(generation, TRUST)
+    found = {}
+    for entry in (os.listdir(trust) if os.path.isdir(trust) else []):
+        rel = '%s/%s' % (TRUST, entry)
+        path = os.path.join(trust, entry)
+        if CA_FILE.fullmatch(rel) and not os.path.islink(path):
+            found[rel] = read_bytes(path)
+    return found
+
+
 def current_certificates(generation, pems=None, fingerprints=None):
     """name -> (PEM bytes, fingerprint) of the certificates this module put in a generation.
 
@@ -396,9 +470,11 @@ def current_certificates(generation, pems=None, fingerprints=None):
 class Plan(object):
     """Every file a generation must hold, and how to check and build the derived ones."""
 
-    def __init__(self, module, params, pems, fingerprints, gid, server, acl, mode, data_acl=None):
-        """server: (certificate, key) bytes; acl, data_acl: the RCPT and DATA ACL texts with their
-        CERTRELAY_* tokens, or None."""
+    def __init__(self, module, params, pems, fingerprints, gid, server, acl, mode, data_acl=None, cas=None, crl=None,
+                 cert_acl=None):
+        """server: (certificate, key) bytes; acl, data_acl, cert_acl: the RCPT, DATA and tls:cert ACL
+        texts with their CERTRELAY_* tokens, or None; cas: trust-relative path -> PEM bytes of the
+        client CAs; crl: the CRL file's bytes or None."""
         self.module, self.params, self.pems, self.fingerprints = module, params, pems, fingerprints
         public = dict(mode=0o644, uid=0, gid=gid)
         lsearch, dbm = live_paths(params)
@@ -408,11 +484,16 @@ class Plan(object):
             'allowlist': gen.Wanted(eximlib.lsearch_allowlist(fingerprints), **public),
             'allowlist.conf': gen.Wanted(eximlib.allowlist_macros(mode, fingerprints, lsearch, dbm), **public),
         }
-        for rel, text in (('acl_check_rcpt', acl), ('acl_check_data', data_acl)):
+        for rel, text in (('acl_check_rcpt', acl), ('acl_check_data', data_acl), (CERT_ACL, cert_acl)):
             if text is not None:
                 self.files[rel] = gen.Wanted(to_bytes(eximlib.substitute(text, mode, fingerprints, lsearch, dbm)), **public)
         for name, pem in pems.items():
             self.files['%s/%s%s' % (TRUST, name, SUFFIX)] = gen.Wanted(pem, **public)
+        self.cas = cas or {}
+        for rel, pem in self.cas.items():
+            self.files[rel] = gen.Wanted(pem, **public)
+        if crl is not None:
+            self.files[CRL] = gen.Wanted(crl, **public)
         self.dbm = mode == 'dbm'
         self.gid = gid
         self.tls_library = ''
@@ -422,7 +503,8 @@ class Plan(object):
     def requested(cls, module, params, pems, fingerprints, gid):
         server = tuple(to_bytes(params[key].strip() + '\n') for key in ('server_certificate', 'server_privatekey'))
         return cls(module, params, pems, fingerprints, gid, server, params['acl'], params['allowlist'],
-                   params['data_acl'])
+                   params['data_acl'], wanted_cas(module, params['ca_certificates'], fingerprints),
+                   wanted_crl(module, params['crl']), params['cert_acl'])
 
     @classmethod
     def without(cls, module, params, previous, certificates, removed, gid):
@@ -434,13 +516,15 @@ class Plan(object):
         match = re.search(r'\((macro|file|dbm) mode\)', header)
         mode = match.group(1) if match else params['allowlist']
         acls = []
-        for rel in ('acl_check_rcpt', 'acl_check_data'):
+        for rel in ('acl_check_rcpt', 'acl_check_data', CERT_ACL):
             text = read_bytes(os.path.join(previous, rel))
             acls.append(None if text is None else eximlib.tokenize(text.decode('utf-8', 'replace'), mode, old_fingerprints,
                                                                    *live_paths(params)))
         server = tuple(read_bytes(os.path.join(previous, name)) or b'' for name in ('server.crt', 'server.key'))
+        # the client CAs and their CRL as they are: a CRL that revokes something must stay
         return cls(module, params, dict((n, i[0]) for n, i in keep.items()),
-                   dict((n, i[1]) for n, i in keep.items()), gid, server, acls[0], mode, acls[1])
+                   dict((n, i[1]) for n, i in keep.items()), gid, server, acls[0], mode, acls[1],
+                   previous_cas(previous), read_bytes(os.path.join(previous, CRL)), acls[2])
 
     def differences(self, generation, previous_certificates):
         """(relpaths that differ, are missing or are no longer wanted; entries the module did not
@@ -452,7 +536,7 @@ class Plan(object):
         known = dict(('%s/%s%s' % (TRUST, name, SUFFIX), item[0]) for name, item in previous_certificates.items())
         differ = [rel for rel, wanted in sorted(self.files.items())
                   if not gen.same_file(os.path.join(generation, rel), wanted, known.get(rel))]
-        ours = set(OWN_FILES) | set(known)
+        ours = set(OWN_FILES) | set(known) | set(rel for rel in found if CA_FILE.fullmatch(rel))
         made = set(tuple(line.split(' ', 1)) for line in
                    (read_bytes(os.path.join(generation, LINKS)) or b'').decode('ascii', 'replace').splitlines())
         unexpected = []
@@ -480,7 +564,8 @@ class Plan(object):
             unexpected.append(rel)
         if self.dbm and DBM not in found:
             differ.append(DBM)
-        if self.rehash is not None and set(links) != set(name + SUFFIX for name in self.pems):
+        anchors = set(name + SUFFIX for name in self.pems) | set(os.path.basename(rel) for rel in self.cas)
+        if self.rehash is not None and set(links) != anchors:
             differ.append('%s/ (hash links)' % TRUST)
         return differ, unexpected
 
@@ -519,7 +604,7 @@ class Plan(object):
             for rel in sorted(self.files):
                 builder.write(rel, self.files[rel])
             how = self.rehash
-            if how is not None and self.pems:
+            if how is not None and (self.pems or self.cas):
                 trust = os.path.join(builder.path, TRUST)
                 rc, out, err = self.module.run_command(how + [trust])
                 if rc != 0:
@@ -703,6 +788,9 @@ def main():
             rehash=dict(type='str', default='auto', choices=['auto', 'openssl', 'c_rehash', 'none']),
             acl=dict(type='str'),
             data_acl=dict(type='str'),
+            cert_acl=dict(type='str'),
+            ca_certificates=dict(type='list', elements='str', default=[]),
+            crl=dict(type='str', default=''),
             config_file=dict(type='path'),
             config=dict(type='str'),
             # Resolved by the action plugin; accepted here so that the documentation is the module's.
@@ -710,6 +798,7 @@ def main():
             certificates_json=dict(type='str'),
             acl_template=dict(type='str'),
             data_acl_template=dict(type='str'),
+            cert_acl_template=dict(type='str'),
             config_template=dict(type='str'),
             exim=dict(type='path', default='exim'),
             validate=dict(type='bool', default=True),
@@ -719,7 +808,8 @@ def main():
         ),
         required_by=dict(config=['config_file'], config_template=['config_file']),
         mutually_exclusive=[('certificates', 'certificates_var', 'certificates_json'), ('acl', 'acl_template'),
-                            ('data_acl', 'data_acl_template'), ('config', 'config_template')],
+                            ('data_acl', 'data_acl_template'), ('cert_acl', 'cert_acl_template'),
+                            ('config', 'config_template')],
         required_if=[('revoke_only', False, ['server_certificate', 'server_privatekey'])],
         supports_check_mode=True,
     )
@@ -806,7 +896,7 @@ def transition(module, params, pems, fingerprints, gid, check):
             before=''.join('%s.pem %s\n' % (n, old[n][1]) for n in sorted(updated + removed)),
             # other files by name only: server.key is one of them
             after=''.join('%s.pem %s\n' % (n, fingerprints[n]) for n in sorted(added + updated))
-            + ''.join('(replaced) %s\n' % rel for rel in differ if not rel.startswith(TRUST + '/'))
+            + ''.join('(replaced) %s\n' % rel for rel in differ if not rel.startswith(TRUST + '/') or CA_FILE.fullmatch(rel))
             + ''.join('(removed, not managed) %s\n' % rel for rel in unexpected),
         )]
         if config_changed:

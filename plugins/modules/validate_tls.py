@@ -111,6 +111,33 @@ options:
         description: Name of the variable holding the key's passphrase.
         type: str
         required: true
+  client_ca:
+    description:
+      - The private-CA mode of a relay - its client CA certificates, their CRLs and the relay policy.
+      - Refuses a CA certificate without basic constraints CA:TRUE and key usage keyCertSign, an
+        expired or not yet valid one, a bundle where one CA certificate is expected; a CRL text that
+        holds anything but X509 CRL blocks, a CRL not signed by one of the CAs, one past its
+        nextUpdate, two CRLs of one CA, a CA without a CRL when CRLs are given (an OpenSSL build of
+        Exim would refuse all its clients); a CA certificate in the O(client_certs) list; policy
+        C(ca) without a CA. With policy C(ca) an empty O(client_certs) list is fine.
+    type: dict
+    suboptions:
+      certificates:
+        description: Name of the variable holding the list of PEM CA certificates.
+        type: str
+        required: true
+      crl:
+        description: Name of the variable holding the PEM CRLs (one per CA, or empty for none).
+        type: str
+        required: true
+      policy:
+        description: The relay policy, C(allowlist) or C(ca).
+        type: str
+        required: true
+      policy_option:
+        description: The variable a message names for the policy.
+        type: str
+        default: policy
   allow_weak:
     description: Accept short RSA/DSA keys and MD5/SHA-1 signatures.
     type: bool
@@ -140,6 +167,17 @@ EXAMPLES = r"""
       var: exim_server_client_certs
       expired_option: exim_server_allow_expired
     weak_option: exim_server_allow_weak
+  register: checked
+
+- name: Check a relay in private-CA mode
+  certrelay.exim.validate_tls:
+    client_certs:
+      var: exim_server_client_certs
+    client_ca:
+      certificates: exim_server_client_ca_certificates
+      crl: exim_server_client_crl
+      policy: ca
+      policy_option: exim_server_relay_policy
   register: checked
 
 - name: Check a laptop's pin
@@ -173,6 +211,12 @@ certificates:
 pin:
   description: With O(pin), C(certificates) (facts of each) and C(fingerprints) (Exim's form, in order).
   returned: success, with pin
+  type: dict
+client_ca:
+  description:
+    - With O(client_ca), C(fingerprints) and C(subjects) of the CA certificates (Exim's form, in
+      order) and C(crls), per CRL its C(issuer), the number of C(revoked) serials and C(next_update).
+  returned: success, with client_ca
   type: dict
 errors:
   description: Every problem, worded; C(msg) joins them.

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import datetime
 
+from ansible_collections.certrelay.exim.plugins.plugin_utils.ca_validation import signs_certificates
 from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
     key_matches_certificate,
@@ -56,17 +57,13 @@ def _digest(key):
 
 
 def ca_problem(cert, now=None):
-    """Why cert cannot be a fleet CA (None when it can): CA:TRUE and keyCertSign and cRLSign, valid now."""
+    """Why cert cannot be a fleet CA (None when it can): CA:TRUE and keyCertSign (what the relays
+    require of a client CA) and cRLSign (the fleet CRL), valid now."""
+    is_ca, signs = signs_certificates(cert)
     try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        is_ca = constraints.ca
+        crls = cert.extensions.get_extension_for_class(x509.KeyUsage).value.crl_sign
     except x509.ExtensionNotFound:
-        is_ca = False
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        signs, crls = usage.key_cert_sign, usage.crl_sign
-    except x509.ExtensionNotFound:
-        signs = crls = False
+        crls = False
     missing = [name for name, present in (('CA:TRUE', is_ca), ('keyCertSign', signs), ('cRLSign', crls))
                if not present]
     if missing:

@@ -140,3 +140,32 @@ def server_cert(name: str = 'relay', host: str = 'relay.example.com', **kw) -> C
 
 def client_cert(name: str, kind: str = 'rsa', **kw) -> Credential:
     return make_cert(name, f'{name}.example.com', kind=kind, **kw)
+
+
+def ca_cert(name: str = 'fleet-ca', common_name: str | None = None, **kw) -> Credential:
+    """A CA certificate (CA:TRUE, keyCertSign and cRLSign, key identifiers) for issue_cert and make_crl."""
+    return make_cert(name, common_name or name, key_ids=True, ca=True, **kw)
+
+
+def issue_cert(name: str, ca: Credential, kind: str = 'ec', **kw) -> Credential:
+    """A client certificate issued by ca, with key identifiers."""
+    return make_cert(name, f'{name}.example.com', kind=kind, issuer=ca, key_ids=True, **kw)
+
+
+def make_crl(ca: Credential, revoked=(), next_update_days: float = 7, number: int = 1,
+             signer: Credential | None = None) -> str:
+    """A PEM CRL of ca revoking revoked (credentials or serial numbers); next_update_days < 0 makes one
+    past its nextUpdate; signer signs it instead of ca (a CRL that is not ca's)."""
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+               .last_update(now - datetime.timedelta(days=max(1, -next_update_days + 1)))
+               .next_update(now + datetime.timedelta(days=next_update_days))
+               .add_extension(x509.CRLNumber(number), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                   (signer or ca).key.public_key()), critical=False))
+    for item in revoked:
+        serial = item if isinstance(item, int) else item.cert.serial_number
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial)
+            .revocation_date(now - datetime.timedelta(hours=1)).build())
+    return builder.sign((signer or ca).key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
