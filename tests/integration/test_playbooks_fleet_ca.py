@@ -9,6 +9,7 @@ the move from fingerprint mode to the CA has a fleet of its own.
 
 import datetime
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.lib import exim, pki
-from tests.lib.ansible import ansible_env, tree_snapshot
+from tests.lib.ansible import REPO, ansible_env, tree_snapshot
 from tests.lib.fleet import REFUSED, Fleet, MailLoop, assert_ok
 
 VAULT_PASSWORD = 'certrelay-test-vault-password'
@@ -36,12 +37,13 @@ def vaulted(root: Path) -> dict:
     return {'ANSIBLE_VAULT_PASSWORD_FILE': str(password)}
 
 
-def ca_vars(ca_dir: Path) -> dict:
-    """The inventory variables certrelay.exim.ca tells the user to set."""
-    return {
-        'certrelay_ca_certificate': "{{ lookup('ansible.builtin.file', '%s') }}" % (ca_dir / 'ca.crt'),
-        'certrelay_ca_privatekey': "{{ lookup('ansible.builtin.file', '%s') }}" % (ca_dir / 'ca.key'),
-    }
+def readme_group_vars(root: Path) -> None:
+    """group_vars/all.yml beside the inventory, exactly as the README's CA-mode quick start writes it."""
+    readme = (REPO / 'README.md').read_text()
+    block = re.search(r"cat >> group_vars/all\.yml <<'EOF'\n(.*?)\nEOF\n", readme, re.S)
+    assert block, 'the README quick start no longer writes group_vars/all.yml'
+    (root / 'group_vars').mkdir(exist_ok=True)
+    (root / 'group_vars' / 'all.yml').write_text(block.group(1) + '\n')
 
 
 class CAFleet(Fleet):
@@ -82,7 +84,7 @@ def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
 
 def make_ca(root: Path):
     result = subprocess.run([str(Path(sys.executable).parent / 'ansible-playbook'), '-i', str(root / 'inventory.yml'),
-                             str(Path(__file__).resolve().parents[2] / 'playbooks' / 'ca.yml')],
+                             str(REPO / 'playbooks' / 'ca.yml')],
                             capture_output=True, text=True, env=ansible_env(), check=False, timeout=300)
     return result
 
@@ -101,8 +103,7 @@ def fleet():
     assert fleet.ca_runs[0].returncode == 0, fleet.ca_runs[0].stdout + fleet.ca_runs[0].stderr
     subprocess.run([str(Path(sys.executable).parent / 'ansible-vault'), 'encrypt', str(fleet.ca_dir / 'ca.key')],
                    env=ansible_env(**vaulted(root)), check=True, capture_output=True, timeout=120)
-    fleet.all_vars.update(ca_vars(fleet.ca_dir))
-    fleet.write_inventory()
+    readme_group_vars(root)
     before = tree_snapshot(root)
     fleet.check_run = fleet.play('site', check=True, diff=True)
     fleet.check_run_changed_nothing = tree_snapshot(root) == before
@@ -290,24 +291,60 @@ def test_rotate_re_signs_and_the_new_certificate_relays(fleet):
 # ---------------------------------------------------------------------------------------- CRL
 
 
+def aged_crl(fleet: CAFleet, days_left: int) -> str:
+    """The fleet CRL as the CA would have issued it 90 - days_left days ago (same number and serials)."""
+    key = serialization.load_pem_private_key(fleet.ca_key_after_first, None)
+    now = datetime.datetime.now(datetime.UTC)
+    current = fleet.crl()
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(current.issuer)
+               .last_update(now - datetime.timedelta(days=90 - days_left))
+               .next_update(now + datetime.timedelta(days=days_left))
+               .add_extension(x509.CRLNumber(fleet.crl_number()), critical=False))
+    for revoked in current:
+        builder = builder.add_revoked_certificate(revoked)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
 def test_any_run_renews_the_crl_within_the_window(fleet):
-    number, next_update = fleet.crl_number(), fleet.crl().next_update_utc
-    # outside the window (default 30 of 90 days): unchanged
+    # outside the window (the default: the last 30 of 90 days): unchanged
+    number = fleet.crl_number()
     result = fleet.play('site')
     assert_ok(result)
     assert fleet.crl_number() == number
-    # a window that covers the CRL's remaining validity: re-issued, same serials, later nextUpdate
-    result = fleet.play('site', certrelay_crl_renew_days=89)
+    # 60 days on: 31 days left, still unchanged; 29 left: re-issued by any run, and on the relays
+    (fleet.fleet_dir / 'crl.pem').write_text(aged_crl(fleet, 31))
+    assert_ok(fleet.play('site'))
+    assert fleet.crl_number() == number
+    (fleet.fleet_dir / 'crl.pem').write_text(aged_crl(fleet, 29))
+    relay_before = fleet.relay_files()
+    result = fleet.play('site')
     assert_ok(result)
     assert fleet.crl_number() == number + 1
-    assert fleet.crl().next_update_utc > next_update
-    assert fleet.crl().get_revoked_certificate_by_serial_number(fleet.laptop_x509('laptop-b').serial_number)
+    assert fleet.crl().next_update_utc > datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=89)
+    revoked_b = x509.load_pem_x509_certificate(fleet.stolen_b[0].read_bytes()).serial_number
+    assert fleet.crl().get_revoked_certificate_by_serial_number(revoked_b) is not None
+    assert fleet.relay_files() != relay_before
     relay_crls = [p.read_text() for p in (fleet.relay / 'etc').rglob('*')
                   if p.is_file() and 'X509 CRL' in p.read_text(errors='replace')]
     assert (fleet.fleet_dir / 'crl.pem').read_text().strip() in ''.join(relay_crls)
     assert fleet.swaks_as('laptop-b', 'still-revoked', fleet.stolen_b).rcpt_reply == REFUSED
     assert fleet.swaks_as('laptop-a', 'after-renewal').rcpt_reply.startswith('250')
-    assert fleet.crl().next_update_utc > datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=80)
+
+
+def test_enroll_brings_a_revoked_laptop_back_with_a_new_certificate(fleet):
+    old = x509.load_pem_x509_certificate(fleet.stolen_b[0].read_bytes())
+    relay_before = fleet.relay_files()
+    result = fleet.play('enroll', '-l', 'relays,laptop-b')
+    assert_ok(result)
+    new = fleet.laptop_x509('laptop-b')
+    assert new.serial_number != old.serial_number and issued_by(new, fleet.ca_cert())
+    assert not (fleet.fleet_dir / 'revoked' / 'laptop-b.pem').exists()
+    # the old serial stays on the CRL: the copy of the old certificate is still refused
+    assert fleet.crl().get_revoked_certificate_by_serial_number(old.serial_number) is not None
+    assert fleet.relay_files() == relay_before
+    assert fleet.swaks_as('laptop-b', 'stolen', fleet.stolen_b).rcpt_reply == REFUSED
+    subject = fleet.send('laptop-b', 'back')
+    assert fleet.relayed(subject), fleet.laptop_log('laptop-b')[-2000:]
 
 
 # ---------------------------------------------------------------------------------- migration
@@ -336,8 +373,7 @@ def test_moving_a_fingerprint_fleet_to_the_ca_refuses_no_message(fingerprint_fle
     old = {laptop: fleet.fingerprint(fleet.laptop_cred(laptop)[0]) for laptop in fleet.laptops}
     assert sorted(fleet.allowlisted()) == sorted(old.values())
     assert make_ca(fleet.root).returncode == 0
-    fleet.all_vars.update(ca_vars(fleet.ca_dir))
-    fleet.write_inventory()
+    readme_group_vars(fleet.root)
     with MailLoop(fleet, 'move-to-ca') as loop:
         result = fleet.play('site')
     assert_ok(result)
