@@ -194,6 +194,24 @@ def test_a_second_run_changes_nothing(fleet):
                          fleet.laptop('laptop-a') / 'tls') == before
 
 
+def key_lines(pem: bytes) -> list[str]:
+    """The base64 lines of a PEM key: none of them may reach any output."""
+    return [line for line in pem.decode().splitlines() if line and not line.startswith('-----')]
+
+
+def test_no_key_reaches_the_output_at_any_verbosity(fleet):
+    # a new laptop key, a request and a signature in the same run, at -vvv
+    shutil.rmtree(fleet.laptop('laptop-a') / 'tls')
+    result = fleet.play('site', '-vvv')
+    assert_ok(result)
+    secrets = key_lines(fleet.ca_key_after_first) + key_lines(fleet.laptop_cred('laptop-a')[1].read_bytes())
+    leaked = [line for line in secrets if line in result.output]
+    assert leaked == [] and 'PRIVATE KEY-----' not in result.output
+    assert issued_by(fleet.laptop_x509('laptop-a'), fleet.ca_cert())
+    subject = fleet.send('laptop-a', 'after-new-key')
+    assert fleet.relayed(subject), fleet.laptop_log('laptop-a')[-2000:]
+
+
 # ------------------------------------------------------------------------------------- enroll
 
 
