@@ -26,7 +26,7 @@ description:
     a DNS name of the same, client authentication only, not a CA - and installed on the host
     atomically.
   - The CA certificate, key and passphrase are read from the variables named by
-    O(ca_certificate_var), O(ca_privatekey_var) and O(ca_passphrase_var): the CA key is never a task
+    O(ca_certificate_var), O(ca_privatekey_var) and O(ca_passphrase_var) - the CA key is never a task
     or module argument and never leaves the controller. A CA certificate that is not a CA, an
     expired one, a key that does not belong to it and a wrong passphrase are refused before the
     host is touched.
