@@ -102,6 +102,10 @@ def read_fleet(directory, revoke, task_vars, expiry_warn_days=30, now=None, auth
         except AuthorityError as exc:
             problems.append('%s/%s: %s' % (directory, CRL, to_native(exc)))
     data = fleet.to_data()
+    if authority is not None and data['relay_crl'] and data['trusted']:
+        warnings.append('the fleet CRL revokes certificates while %s are still listed by fingerprint: relays built '
+                        'with OpenSSL refuse those laptops as long as a CRL is set (no CRL for their own issuer); '
+                        'move them to the CA (docs/fleet-ca.md)' % ', '.join(entry['name'] for entry in data['trusted']))
     data.update(problems=problems, relays=links, laptops=settings, revoking=revoking, expiring=expiring,
                 warnings=warnings)
     return data

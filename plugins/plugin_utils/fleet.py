@@ -33,7 +33,7 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
     load_certificate,
     not_after_utc,
 )
-from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, revokes_any
 
 PEM = '.pem'
 NEXT = '.next'
@@ -195,6 +195,15 @@ class Fleet(object):
 
     # -------------------------------------------------------------------------- as data
 
+    def relay_crl(self):
+        """The CRL the relays get: the fleet's, except while laptops are still listed one by one and it
+        revokes nothing. An OpenSSL-built Exim with a CRL refuses every self-signed client certificate
+        (no CRL for its issuer), so an empty CRL would cut off the laptops not moved to the CA yet."""
+        crl = (self.authority or {}).get('crl')
+        if not crl or (self.trusted() and not revokes_any(crl)):
+            return ''
+        return crl
+
     def to_data(self):
         return {
             'directory': self.directory,
@@ -207,6 +216,7 @@ class Fleet(object):
             'crl': self.crl,
             'issued': sorted(self.issued),
             'trusted': self.trusted(),
+            'relay_crl': self.relay_crl(),
         }
 
     @classmethod

@@ -238,6 +238,11 @@ class Authority(object):
         return self.issue_crl(revoked, number + 1, days, now), '; '.join(reasons)
 
 
+def revokes_any(text):
+    """Whether a PEM CRL lists at least one serial."""
+    return len(x509.load_pem_x509_crl(text.strip().encode('ascii'))) > 0
+
+
 def load_authority(read, names, required=True):
     """The CA of the variables names (certificate, key, passphrase) as read(name) gives them.
 

@@ -228,3 +228,18 @@ def test_a_laptop_recorded_with_a_ca_certificate_leaves_the_relays_list(director
     assert new.enrolled['bob'] == mine.strip() and 'bob' in new.issued
     assert [entry['name'] for entry in new.trusted()] == ['ann', 'ann.next']
     assert [op.path for op in ops] == [str(directory / 'bob.pem')]
+
+
+def test_the_relays_get_no_empty_crl_while_laptops_are_listed_one_by_one(directory, authority):
+    fleet = Fleet.read(str(directory), authority)
+    empty, dummy = authority.plan_crl(None, [])
+    fleet.authority['crl'] = empty
+    # ann and bob are self-signed: an OpenSSL-built relay would refuse them with any CRL
+    assert fleet.trusted() and fleet.to_data()['relay_crl'] == ''
+    revoking, dummy = authority.plan_crl(None, [12345])
+    fleet.authority['crl'] = revoking
+    assert fleet.to_data()['relay_crl'] == revoking
+    moved = Fleet.read(str(directory / 'nothing'), authority)
+    moved.authority['crl'] = empty
+    assert moved.to_data()['relay_crl'] == empty
+    assert Fleet.read(str(directory)).to_data()['relay_crl'] == ''
