@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: every benchmark in one run (converge role vs naive, fingerprint filter vs openssl,
-# Exim's allowlist check vs N), the fleet benchmark (site/enroll/revoke vs a naive laptop
+# Exim's allowlist check vs N, the CA mode's check with a 1,000-serial CRL vs an empty one), the fleet benchmark (site/enroll/revoke vs a naive laptop
 # play), then goal verdicts, tables and docs/performance.png.
 # BENCH_QUICK=1 for small N (a few minutes). Exit 0 when everything ran; a missed timing goal is
 # reported, not an error.
@@ -17,6 +17,7 @@ python benchmarks/converge_lookup.py
 python benchmarks/fingerprint_filter.py "$([ "${BENCH_QUICK:-0}" != 0 ] && echo 200 || echo 1000)" \
   | tee benchmarks/results/fingerprint.txt || [ "$?" -eq 2 ]
 python benchmarks/rcpt_check.py
+python benchmarks/ca_crl.py
 python benchmarks/fleet.py
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python benchmarks/report.py

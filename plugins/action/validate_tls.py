@@ -105,7 +105,7 @@ class ActionModule(ControllerAction):
         resolver = Resolver(self._templar, self._loader, task_vars)
         result, problems = dict(changed=False), []
         weak = dict(allow_weak=args['allow_weak'])
-        entries = []
+        present = []
         ca_spec = args['client_ca']
         if args['client_certs']:
             spec = args['client_certs']
@@ -117,7 +117,7 @@ class ActionModule(ControllerAction):
                 return dict(failed=True, msg='%s must be a list of {name, certificate, state} dicts' % spec['var'])
             check = check_entries(entries, allow_weak=args['allow_weak'])
             result.update(check)
-            entries = check['entries']
+            present = check['present']
             # under the ca policy the CA decides who relays: an empty client list is normal
             spec = dict(spec, ca_policy=bool(ca_spec) and ca_spec['policy'] == 'ca')
             problems += client_list_problems(spec['var'], check, spec, args['weak_option'])
@@ -128,7 +128,7 @@ class ActionModule(ControllerAction):
                 return dict(failed=True, msg=to_native(exc))
             names = dict(certificates=ca_spec['certificates'], crl=ca_spec['crl'], policy=ca_spec['policy_option'],
                          client_certs=args['client_certs']['var'] if args['client_certs'] else 'the client list')
-            result['client_ca'], found = check_client_ca(cas, crl, ca_spec['policy'], entries, args['weak_option'],
+            result['client_ca'], found = check_client_ca(cas, crl, ca_spec['policy'], present, args['weak_option'],
                                                          names, allow_weak=args['allow_weak'])
             problems += found
         result['certificates'] = {}

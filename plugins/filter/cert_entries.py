@@ -55,7 +55,7 @@ _value:
     present:
       description:
         - One dict per present entry whose certificate parses, in input order, with C(name),
-          C(fingerprint) (SHA-256 in Exim's form), C(expired), C(not_after) and C(subject).
+          C(fingerprint) (SHA-256 in Exim's form), C(expired), C(not_after), C(subject) and C(signs) (key usage keyCertSign).
       type: list
       elements: dict
     problems:

@@ -46,7 +46,7 @@ entries:
   type: list
   elements: dict
 present:
-  description: C(name), C(fingerprint) (Exim's form), C(expired), C(not_after), C(subject) of every present entry that parses.
+  description: C(name), C(fingerprint) (Exim's form), C(expired), C(not_after), C(subject), C(signs) (key usage keyCertSign) of every present entry that parses.
   returned: always
   type: list
   elements: dict

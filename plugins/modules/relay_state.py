@@ -500,11 +500,11 @@ class Plan(object):
         self.rehash = self.rehash_command()  # looked up (and warned about) once
 
     @classmethod
-    def requested(cls, module, params, pems, fingerprints, gid):
+    def requested(cls, module, params, pems, fingerprints, gid, anchors):
+        """anchors: (client CA files, CRL bytes) as wanted_cas() and wanted_crl() give them."""
         server = tuple(to_bytes(params[key].strip() + '\n') for key in ('server_certificate', 'server_privatekey'))
         return cls(module, params, pems, fingerprints, gid, server, params['acl'], params['allowlist'],
-                   params['data_acl'], wanted_cas(module, params['ca_certificates'], fingerprints),
-                   wanted_crl(module, params['crl']), params['cert_acl'])
+                   params['data_acl'], anchors[0], anchors[1], params['cert_acl'])
 
     @classmethod
     def without(cls, module, params, previous, certificates, removed, gid):
@@ -834,15 +834,16 @@ def main():
     except CertificateError as exc:
         module.fail_json(msg=to_native(exc))
     pems, fingerprints = wanted_certificates(module, params['certificates'])
+    anchors = (wanted_cas(module, params['ca_certificates'], fingerprints), wanted_crl(module, params['crl']))
     require_rehash_tool(module, params)
     # Not the whole list again in the result: megabytes of certificates at fleet scale.
     invocation = dict(module_args=dict(params, server_privatekey='********', certificates=[
         dict(name=item['name'], state=item['state']) for item in params['certificates']]))
     if module.check_mode:
-        module.exit_json(invocation=invocation, **transition(module, params, pems, fingerprints, gid, check=True))
+        module.exit_json(invocation=invocation, **transition(module, params, pems, fingerprints, anchors, gid, check=True))
     try:
         with gen.Lock(state, params['lock_timeout'], params['holder']):
-            result = transition(module, params, pems, fingerprints, gid, check=False)
+            result = transition(module, params, pems, fingerprints, anchors, gid, check=False)
     except gen.StateError as exc:
         module.fail_json(msg=str(exc), invocation=invocation)
     module.exit_json(invocation=invocation, **result)
@@ -872,14 +873,19 @@ def revocations(module, params, gid):
     return result
 
 
-def transition(module, params, pems, fingerprints, gid, check):
+def transition(module, params, pems, fingerprints, anchors, gid, check):
     state = params['state_directory']
     previous = gen.current_generation(state)
     old = current_certificates(previous, pems, fingerprints)
     added = sorted(name for name in pems if name not in old)
     removed = sorted(name for name in old if name not in pems)
     updated = sorted(name for name in pems if name in old and old[name][0] != pems[name])
-    plan = Plan.requested(module, params, pems, fingerprints, gid)
+    plan = Plan.requested(module, params, pems, fingerprints, gid, anchors)
+    if plan.tls_library == 'openssl' and anchors[1] is not None and pems:
+        # Exim's OpenSSL code checks a CRL for every certificate of a chain once tls_crl is set
+        module.warn('%s is built with OpenSSL, which with a CRL verifies only certificates whose issuer has one: '
+                    'any of the %d client certificates that is self-signed is refused ("unable to get certificate '
+                    'CRL"); only certificates issued by a client CA verify' % (params['exim'], len(pems)))
     differ, unexpected = plan.differences(previous, old)
     config_changed = params['config'] is not None and read_bytes(params['config_file']) != to_bytes(params['config'])
     leftovers = gen.leftovers(state) if os.path.isdir(state) else []

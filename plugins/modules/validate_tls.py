@@ -195,7 +195,9 @@ entries:
   type: list
   elements: dict
 present:
-  description: With O(client_certs), C(name), C(fingerprint) (Exim's form), C(expired), C(not_after), C(subject) of every present entry.
+  description:
+    - With O(client_certs), C(name), C(fingerprint) (Exim's form), C(expired), C(not_after), C(subject),
+      C(signs) (key usage keyCertSign) of every present entry.
   returned: success, with client_certs
   type: list
   elements: dict

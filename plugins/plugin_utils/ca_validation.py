@@ -20,6 +20,7 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
     load_certificates,
     weakness,
 )
+from ansible_collections.certrelay.exim.plugins.plugin_utils.tls_validation import is_ca
 
 try:
     from cryptography import x509
@@ -49,11 +50,7 @@ def signs_certificates(cert):
         ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         ca = False
-    try:
-        sign = cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
-    except x509.ExtensionNotFound:
-        sign = False
-    return bool(ca), bool(sign)
+    return bool(ca), is_ca(cert)
 
 
 def check_cas(texts, what, weak_option, allow_weak=False, now=None):
@@ -155,7 +152,8 @@ def check_client_ca(ca_texts, crl_text, policy, entries, weak_option, options, a
     """Everything the private-CA mode is given: (facts, problems).
 
     options names the variables (certificates, crl, policy, client_certs) for the messages;
-    entries are the client list's entries (check_entries' normalized list).
+    entries are the client list's present entries as check_entries() reports them (name,
+    fingerprint, signs).
     """
     problems = []
     if policy not in POLICIES:
@@ -165,8 +163,12 @@ def check_client_ca(ca_texts, crl_text, policy, entries, weak_option, options, a
     if policy == 'ca' and not cas and not found:
         problems.append('%s is ca but %s is empty: name the client CA whose certificates may relay'
                         % (options['policy'], options['certificates']))
-    crls, found = check_crl(crl_text, options['crl'], cas, options['certificates'], now=now) if cas or not crl_text \
-        else ([], ['%s is given but %s is empty: a CRL needs its CA' % (options['crl'], options['certificates'])])
+    if cas or not crl_text or not str(crl_text).strip():
+        crls, found = check_crl(crl_text, options['crl'], cas, options['certificates'], now=now)
+    elif not ca_texts:
+        crls, found = [], ['%s is given but %s is empty: a CRL needs its CA' % (options['crl'], options['certificates'])]
+    else:
+        crls, found = [], []  # no usable CA to judge the CRL by: the CA problems above say why
     problems += found
     if cas or policy == 'ca':
         problems += _clients_that_are_cas(entries, dict((info['fingerprint'], index) for index, (cert, info)
@@ -175,19 +177,9 @@ def check_client_ca(ca_texts, crl_text, policy, entries, weak_option, options, a
                 subjects=[info['subject'] for cert, info in cas], crls=crls), problems
 
 
-def _clients_that_are_cas(entries, ca_fingerprints, options):
+def _clients_that_are_cas(present, ca_fingerprints, options):
     """A CA among the client certificates would make every certificate it issued verify."""
-    bad = []
-    for item in entries or []:
-        if not isinstance(item, dict) or item.get('state', 'present') != 'present' or not item.get('certificate'):
-            continue
-        try:
-            cert = load_certificates(item['certificate'], 'the certificate')[0]
-        except CertificateError:
-            continue  # worded by the client list's own check
-        fingerprint = certificate_summary(cert)['fingerprint']
-        if fingerprint in ca_fingerprints or signs_certificates(cert)[1]:
-            bad.append(str(item.get('name')))
+    bad = [str(item['name']) for item in present or [] if item['fingerprint'] in ca_fingerprints or item.get('signs')]
     if not bad:
         return []
     return ['%s lists CA certificates (key usage keyCertSign, or one of %s) as client certificates: %s; every '

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from tests.integration.test_server_ca_mode import ALLOWED, REFUSED, converge, rcpt
-from tests.lib import exim, openssl, pki
+from tests.lib import openssl, pki
 
 
 @pytest.fixture(scope='module')
@@ -68,21 +68,34 @@ def test_a_certificate_from_a_system_trusted_ca_never_relays(relay_without_crl, 
 
 
 def test_without_the_chain_check_the_system_trusted_ca_would_relay(relay_without_crl, pkis):
-    """The same relay with the tls:cert ACL made to pass every chain: the stand-in's client relays,
-    so the test above can fail."""
+    """The same relay with its tls:cert ACL made to pass every chain: the stand-in's client relays,
+    so the test above can fail. Exim reads the ACL file when the event runs: no restart."""
     relay = relay_without_crl
-    original = relay.config.read_text()
-    unguarded = original.replace('{eq{$acl_arg3}{gnutls}}', '{eq{$acl_arg3}{$acl_arg3}}')
+    acl = relay.current / 'acl_tls_cert'
+    original, st = acl.read_bytes(), acl.stat()
+    unguarded = original.replace(b'{eq{$acl_arg3}{gnutls}}', b'{eq{$acl_arg3}{$acl_arg3}}')
     assert unguarded != original
-    relay.stop()
+    spare = acl.with_name('.acl_tls_cert.test')
     try:
-        relay.config.write_text(unguarded)
-        relay.start()
+        spare.write_bytes(unguarded)
+        os.chown(spare, st.st_uid, st.st_gid)
+        spare.chmod(st.st_mode & 0o777)
+        spare.rename(acl)
         with openssl.system_trusted_ca(pkis['standin'].cert_pem):
             answer = rcpt(relay, pkis['public'])
     finally:
-        relay.stop()
-        relay.config.write_text(original)
-        relay.start()
+        spare.write_bytes(original)
+        os.chown(spare, st.st_uid, st.st_gid)
+        spare.chmod(st.st_mode & 0o777)
+        spare.rename(acl)
     assert answer == ALLOWED
-    assert exim.wait_listening(relay.port)
+    with openssl.system_trusted_ca(pkis['standin'].cert_pem):
+        assert rcpt(relay, pkis['public']) == REFUSED
+
+
+def test_a_revoked_certificate_is_refused_even_when_listed(relay_server, openssl_exim, pkis):
+    revoked = pki.issue_cert('dora', pkis['ca'])
+    relay = relay_server([pkis['ann'], revoked], binary=openssl_exim, rhel=True, gather_facts=False,
+                         **dict(ca_vars(pkis, pki.make_crl(pkis['ca'], [revoked])), exim_server_relay_policy='allowlist'))
+    assert rcpt(relay, pkis['ann']) == ALLOWED
+    assert rcpt(relay, revoked) == REFUSED

@@ -5,15 +5,12 @@ directory, RCPT accepted only with a verified certificate) on both builds and as
 own answer; docs/tls-libraries.md is the table of these answers.
 """
 
-import datetime
 import shutil
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.lib import exim, openssl, pki
 
@@ -121,40 +118,62 @@ def test_a_ca_in_the_system_store_verifies_client_certificates_on_openssl(build,
     assert answer == by_build(build, gnutls=REFUSED, openssl=ALLOWED)
 
 
-def crl(ca, revoked, next_update):
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
-               .last_update(now - datetime.timedelta(days=10)).next_update(next_update)
-               .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(revoked.cert.serial_number)
-                                        .revocation_date(now - datetime.timedelta(days=5)).build())
-               .add_extension(x509.CRLNumber(1), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False))
-    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+def crl_file(directory: Path, ca, revoked=(), next_update_days=7, readable=True) -> Path:
+    """A CRL of ca in directory; readable=False leaves the directory traversable only (0711) for
+    the Exim user, as pytest's tmp_path is."""
+    directory.mkdir(parents=True)
+    path = directory / 'crl.pem'
+    path.write_text(pki.make_crl(ca, revoked, next_update_days=next_update_days))
+    path.chmod(0o644)
+    directory.chmod(0o755 if readable else 0o711)
+    return path
 
 
 @pytest.mark.parametrize('verify_file', [False, True], ids=['ca-in-directory', 'ca-file'])
 @pytest.mark.parametrize('expired', [False, True], ids=['crl-current', 'crl-past-next-update'])
-def test_private_ca_with_a_crl_on_openssl(openssl_exim, tmp_path, expired, verify_file):
-    """tls_crl beside a private CA: the revoked client is refused; once the CRL's nextUpdate has
-    passed OpenSSL refuses *every* client ("CRL has expired").
-
-    OpenSSL only: Debian's GnuTLS build did not apply this CRL at all in this harness (the revoked
-    client relayed), unlike an earlier measurement - left to the private-CA mode's tests.
-    """
-    build = ('openssl', openssl_exim, openssl.RHEL_USER)
-    ca = pki.make_cert('fleet-ca', 'Fleet CA', key_ids=True)
-    good = pki.make_cert('good', 'good.example.com', issuer=ca, key_ids=True)
-    bad = pki.make_cert('bad', 'bad.example.com', issuer=ca, key_ids=True)
-    now = datetime.datetime.now(datetime.UTC)
+def test_private_ca_with_a_crl(build, tmp_path, expired, verify_file):
+    """tls_crl beside a private CA: the revoked client is refused on both builds. Once the CRL's
+    nextUpdate has passed, OpenSSL refuses *every* client ("CRL has expired"); GnuTLS goes on
+    applying it (the revoked client refused, the others relay)."""
+    ca = pki.ca_cert('fleet-ca', 'Fleet CA')
+    good, bad = pki.issue_cert('good', ca), pki.issue_cert('bad', ca)
+    path = crl_file(tmp_path / 'crl', ca, [bad], next_update_days=-1 if expired else 7)
     base = tmp_path / 'relay'
-    crl_file = tmp_path / 'crl.pem'
-    crl_file.write_bytes(crl(ca, bad, now + datetime.timedelta(days=-1 if expired else 7)))
-    crl_file.chmod(0o644)
-    with relay(build, base, [ca.cert_pem], extra=f'tls_crl = {crl_file}', links=True, verify_file=verify_file) as port:
+    with relay(build, base, [ca.cert_pem], extra=f'tls_crl = {path}', links=True, verify_file=verify_file) as port:
         answers = (rcpt(port, good, tmp_path), rcpt(port, bad, tmp_path))
         log = (base / 'log' / 'mainlog').read_text(errors='replace')
-    assert answers == ((REFUSED, REFUSED) if expired else (ALLOWED, REFUSED)), log
-    assert ('CRL has expired' in log) == expired, log
+    if expired:
+        assert answers == by_build(build, gnutls=(ALLOWED, REFUSED), openssl=(REFUSED, REFUSED)), log
+    else:
+        assert answers == (ALLOWED, REFUSED), log
+    assert ('CRL has expired' in log) == (expired and build[0] == 'openssl'), log
+
+
+def test_a_crl_exim_cannot_watch_is_ignored_on_gnutls(build, tmp_path):
+    """Exim 4.96 (GnuTLS) preloads the CRL only when it can watch the CRL's directory (inotify
+    needs read access); otherwise, with the CA bundle preloaded, it never loads the CRL and a
+    revoked client relays. OpenSSL builds read the CRL for each connection."""
+    ca = pki.ca_cert('fleet-ca', 'Fleet CA')
+    bad = pki.issue_cert('bad', ca)
+    path = crl_file(tmp_path / 'crl', ca, [bad], readable=False)
+    with relay(build, tmp_path / 'relay', [ca.cert_pem], extra=f'tls_crl = {path}', links=True) as port:
+        answer = rcpt(port, bad, tmp_path)
+    assert answer == by_build(build, gnutls=ALLOWED, openssl=REFUSED)
+
+
+def test_a_crl_makes_openssl_refuse_self_signed_clients(build, tmp_path):
+    """Exim's OpenSSL code sets X509_V_FLAG_CRL_CHECK_ALL with tls_crl: every certificate of the
+    chain needs a CRL of its issuer, so a self-signed client certificate in the trust directory
+    (fingerprint mode) fails with "unable to get certificate CRL". GnuTLS still verifies it."""
+    ca = pki.ca_cert('fleet-ca', 'Fleet CA')
+    laptop = pki.make_cert('laptop', 'laptop.example.com', kind='ec', key_ids=True)
+    path = crl_file(tmp_path / 'crl', ca)
+    base = tmp_path / 'relay'
+    with relay(build, base, [ca.cert_pem, laptop.cert_pem], extra=f'tls_crl = {path}', links=True) as port:
+        answer = rcpt(port, laptop, tmp_path)
+        log = (base / 'log' / 'mainlog').read_text(errors='replace')
+    assert answer == by_build(build, gnutls=ALLOWED, openssl=REFUSED), log
+    assert ('unable to get certificate CRL' in log) == (build[0] == 'openssl'), log
 
 
 def test_tls_1_0_by_default(build, tmp_path):

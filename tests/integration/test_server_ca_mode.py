@@ -72,7 +72,15 @@ def test_ca_issued_certificates_relay_without_being_listed(ca_relay, pkis):
     assert ca_relay.variables()['exim_server_client_certs'] == []
     assert rcpt(ca_relay, pkis['ann']) == ALLOWED
     assert rcpt(ca_relay, pkis['bob']) == ALLOWED
-    assert re.search(r'certrelay: client ca-issued fingerprint ' + pkis['ann'].fingerprint, ca_relay.log_text())
+    # named by the CN the CA vouches for (not in the allowlist)
+    assert re.search(r'certrelay: client ca:ann\.example\.com fingerprint ' + pkis['ann'].fingerprint + '$',
+                     ca_relay.log_text(), re.MULTILINE)
+    # a CN is the laptop's to ask for: it stays one bounded word of the line
+    odd = pki.make_cert('odd', 'odd name "x" ' + 'A' * 51, kind='ec', issuer=pkis['ca'], key_ids=True)
+    assert rcpt(ca_relay, odd) == ALLOWED  # a whole message: the DATA ACL writes the line
+    # (Exim's RFC 4514 form escapes the quotes; the 64-byte bound cuts two A)
+    assert re.search(r'certrelay: client ca:odd_name___x___A{49} fingerprint ' + odd.fingerprint + '$',
+                     ca_relay.log_text(), re.MULTILINE)
 
 
 def test_other_ca_and_unlisted_self_signed_certificates_are_refused(ca_relay, pkis):
@@ -88,6 +96,9 @@ def test_the_ca_and_its_crl_are_part_of_the_generation(ca_relay, pkis):
     assert (ca_relay.current / 'crl.pem').read_text().startswith('-----BEGIN X509 CRL-----')
     config = ca_relay.config.read_text()
     assert f'tls_crl = {ca_relay.state_dir}/current/crl.pem' in config
+    # the tls:cert ACL (the chain check) is a file of the same generation, as in the debian layout
+    assert f'${{acl{{{ca_relay.state_dir}/current/acl_tls_cert}}' in config
+    assert pkis['ca'].fingerprint in (ca_relay.current / 'acl_tls_cert').read_text()
     again = ca_relay.apply()
     assert again.returncode == 0 and again.changed == 0, again.output
 
@@ -114,6 +125,7 @@ def test_allowlist_policy_still_needs_the_fingerprint_of_a_ca_issued_certificate
     assert 'verified certificate not in the allowlist: ' + pkis['bob'].fingerprint in relay.log_text()
     config = relay.config.read_text()
     assert 'event_action' not in config and 'acl_c_certrelay_ca' not in config
+    assert not (relay.current / 'acl_tls_cert').exists()
 
 
 def bad_inputs(pkis):
@@ -189,3 +201,14 @@ def test_bad_ca_input_is_refused_with_the_host_unchanged(refusals, case):
     assert result.recap(host).get('changed') == 0
     assert after == before
     assert relay.server.key_pem.splitlines()[1] not in result.output
+
+
+def test_a_revoked_certificate_is_refused_even_when_listed(relay_server, pkis):
+    """Its own file in the trust directory does not make a revoked CA-issued certificate verify
+    (measured with GnuTLS 3.7.9): the CRL wins over the allowlist."""
+    revoked = pki.issue_cert('dora', pkis['ca'])
+    relay = relay_server([pkis['ann'], revoked],
+                         **ca_vars(pkis, crl=pki.make_crl(pkis['ca'], [revoked]), policy='allowlist'))
+    assert rcpt(relay, pkis['ann']) == ALLOWED
+    assert rcpt(relay, revoked) == REFUSED
+    assert 'certrelay: untrusted client certificate: ' + revoked.fingerprint in relay.log_text()

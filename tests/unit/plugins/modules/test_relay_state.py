@@ -476,3 +476,76 @@ def test_revoke_only_takes_the_name_out_of_both_acl_files(state, relay, creds):
         written = (current(state) / name).read_text()
         assert f'{creds[0].fingerprint}=alice' in written
         assert creds[1].fingerprint not in written and '=bob' not in written
+
+
+@pytest.fixture(scope='module')
+def fleet_ca():
+    from tests.lib.pki import ca_cert
+    return ca_cert('fleet-ca', 'Fleet CA'), ca_cert('second-ca', 'Second CA')
+
+
+def ca_file(ca):
+    return f'ca+{ca.fingerprint[:16]}.pem'
+
+
+def test_client_cas_and_their_crl_are_part_of_the_generation(state, relay, creds, fleet_ca):
+    from tests.lib.pki import issue_cert, make_crl
+    ca, second = fleet_ca
+    crl = make_crl(ca)
+    result = run(args(state, relay, creds[:1], ca_certificates=[ca.cert_pem], crl=crl, cert_acl='accept\n'))
+    assert result['changed']
+    trust = current(state) / 'trust'
+    assert (trust / ca_file(ca)).read_text() == ca.cert_pem
+    assert sorted(os.readlink(p) for p in trust.iterdir() if p.is_symlink()) == ['alice.pem', ca_file(ca)]
+    assert (current(state) / 'crl.pem').read_text() == crl
+    assert (current(state) / 'acl_tls_cert').read_text() == 'accept\n'
+    # the CA is no client: not in the allowlist
+    assert ca.fingerprint not in (current(state) / 'allowlist').read_text()
+    assert not run(args(state, relay, creds[:1], ca_certificates=[ca.cert_pem], crl=crl, cert_acl='accept\n'))['changed']
+    # a new CRL alone: a new generation, the CA file a hard link of the old one
+    generation = os.readlink(current(state))
+    inode = (trust / ca_file(ca)).stat().st_ino
+    newer = make_crl(ca, [issue_cert('ann', ca)], number=2)
+    result = run(args(state, relay, creds[:1], ca_certificates=[ca.cert_pem], crl=newer, cert_acl='accept\n'))
+    assert result['changed'] and os.readlink(current(state)) != generation
+    assert '(replaced) crl.pem' in result['diff'][0]['after']
+    assert (current(state) / 'crl.pem').read_text() == newer
+    assert (current(state) / 'trust' / ca_file(ca)).stat().st_ino == inode
+    # another CA instead: the old file and its link go, no CRL file without a CRL
+    result = run(args(state, relay, creds[:1], ca_certificates=[second.cert_pem]))
+    assert result['changed']
+    names = sorted(p.name for p in (current(state) / 'trust').iterdir() if not p.is_symlink())
+    assert names == ['alice.pem', ca_file(second)]
+    assert sorted(os.readlink(p) for p in (current(state) / 'trust').iterdir() if p.is_symlink()) == \
+        ['alice.pem', ca_file(second)]
+    assert not (current(state) / 'crl.pem').exists() and not (current(state) / 'acl_tls_cert').exists()
+    assert result['unmanaged'] == []
+
+
+def test_revoke_only_keeps_the_cas_and_the_crl(state, relay, creds, fleet_ca):
+    from tests.lib.pki import make_crl
+    ca = fleet_ca[0]
+    crl = make_crl(ca)
+    run(args(state, relay, creds, ca_certificates=[ca.cert_pem], crl=crl, cert_acl='accept\n'))
+    result = run(dict(args(state, relay, []), revoke_only=True, keep=['alice']))
+    assert result['removed'] == ['bob', 'carol']
+    assert (current(state) / 'trust' / ca_file(ca)).is_file()
+    assert (current(state) / 'crl.pem').read_text() == crl
+    assert (current(state) / 'acl_tls_cert').read_text() == 'accept\n'
+
+
+@pytest.mark.parametrize('extra, message', [
+    ({'crl': 'not a crl'}, 'crl must hold only PEM "X509 CRL" blocks'),
+    ({'crl': '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\ntrailing words'}, 'crl must hold only PEM'),
+    ({'ca_certificates': ['garbage']}, 'ca_certificates[0]'),
+])
+def test_bad_ca_input_changes_nothing(state, relay, creds, extra, message):
+    result = run(args(state, relay, creds[:1], **extra))
+    assert result['failed'] and message in result['msg'], result
+    assert list(state.iterdir()) == []
+
+
+def test_a_ca_that_is_also_a_client_is_refused(state, relay, fleet_ca):
+    ca = fleet_ca[0]
+    result = run(args(state, relay, [{'name': 'ca', 'certificate': ca.cert_pem}], ca_certificates=[ca.cert_pem]))
+    assert result['failed'] and 'ca_certificates[0] is also listed as a client certificate' in result['msg']
