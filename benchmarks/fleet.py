@@ -5,7 +5,11 @@ N = 1 and 20, first run and re-run (the re-run must report changed=0); the cost 
 is (t(20) - t(1)) / 19. The naive laptop play (benchmarks/naive/laptop.yml: six tasks per laptop)
 runs for the same N in the same run. revoke and enroll of one laptop: fleet directory of 20 and of
 1,000 enrolled certificates. Settings for large fleets: site at N=20 with more forks, pipelining
-and the free strategy. BENCH_QUICK=1: N = 1, 5; 20 vs 200 enrolled; no settings.
+and the free strategy. Private-CA mode: the relays' side of enrolling 1,000 laptops - with 1,000
+CA-issued certificates recorded in the fleet directory (signed here, as site/enroll record them),
+enroll of one more laptop and site on the relays must report changed=0 for the relay and leave its
+files byte for byte; revoke of one of them changes the CRL only. BENCH_QUICK=1: N = 1, 5; 20 vs 200
+enrolled; no settings.
 Results: benchmarks/results/fleet.json.
 """
 
@@ -15,9 +19,14 @@ import sys
 
 import common
 from common import REPO, scratch, timed
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, create
 from tests.lib import exim, pki
-from tests.lib.ansible import run_playbook
+from tests.lib.ansible import run_playbook, tree_snapshot
 from tests.lib.roles import loopback_relay_vars, standalone_laptop_vars
 
 PLAYBOOKS = REPO / 'playbooks'
@@ -34,13 +43,13 @@ SETTINGS = {
 class Fleet:
     """A relay and laptops below root, in an inventory beside their fleet directory."""
 
-    def __init__(self, root, laptops, server):
+    def __init__(self, root, laptops, server, **all_vars):
         self.root = root
         relay = {**loopback_relay_vars(root / 'relay', exim.free_port(), server),
                  'certrelay_relay_address': '127.0.0.1'}
         hosts = {name: standalone_laptop_vars(root / name, name) for name in laptops}
         inventory = {'all': {
-            'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable},
+            'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable, **all_vars},
             'children': {'relays': {'hosts': {'relay1': relay}}, 'laptops': {'hosts': hosts}},
         }}
         self.inventory = root / 'inventory.yml'
@@ -105,6 +114,44 @@ def one_laptop_runs(server, files):
     return {'enroll_s': enroll_s, 'revoke_s': revoke_s}
 
 
+def ca_signed(authority, count):
+    """count laptop certificates the CA signed, as a site/enroll run records them ({name: PEM})."""
+    signed = {}
+    for index in range(count):
+        name = f'laptop-ca-{index:05d}'
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])).sign(key, hashes.SHA256())
+        signed[name] = authority.sign(csr.public_bytes(serialization.Encoding.PEM).decode(), f'{name}.example.com')
+    return signed
+
+
+def ca_runs(server, count):
+    """Private-CA mode: the relay's side of enrolling `count` laptops."""
+    certificate, key = create('bench fleet CA')
+    authority = Authority.load(certificate, key)
+    with scratch(f'bench-fleet-ca-{count}-') as root:
+        fleet = Fleet(root, ['laptop-new'], server, certrelay_ca_certificate=certificate, certrelay_ca_privatekey=key)
+        fleet.play('site', '-l', 'relays')
+        relay_files = root / 'relay'
+        before = tree_snapshot(relay_files / 'etc', relay_files / 'exim.conf')
+        fleet.fleet_dir.mkdir(exist_ok=True)
+        for name, pem in ca_signed(authority, count).items():
+            (fleet.fleet_dir / f'{name}.pem').write_text(pem + '\n')
+        site_s, site = fleet.play('site', '-l', 'relays')
+        enroll_s, enroll = fleet.play('enroll', '-l', 'relays,laptop-new')
+        unchanged = tree_snapshot(relay_files / 'etc', relay_files / 'exim.conf') == before
+        revoke_s, revoke = fleet.play('revoke', certrelay_revoke=f'laptop-ca-{count - 1:05d}')
+    row = {'enrolled': count, 'site_relays_s': site_s, 'site_relay_changed': changed(site, ['relay1']),
+           'enroll_s': enroll_s, 'enroll_relay_changed': changed(enroll, ['relay1']),
+           'relay_files_unchanged': unchanged, 'revoke_s': revoke_s, 'revoke_relay_changed': changed(revoke, ['relay1'])}
+    print(f'  CA mode, {count} CA-issued laptops recorded: site -l relays {site_s:6.1f} s (relay changed='
+          f'{row["site_relay_changed"]})   enroll one more {enroll_s:6.1f} s (relay changed={row["enroll_relay_changed"]}, '
+          f'relay files {"unchanged" if unchanged else "CHANGED"})   revoke one {revoke_s:6.1f} s '
+          f'(relay changed={row["revoke_relay_changed"]})', flush=True)
+    return row
+
+
 def settings_runs(server, count):
     laptops = [f'laptop-{i}' for i in range(count)]
     results = {}
@@ -129,6 +176,8 @@ def main():
     print('fleet: one laptop enrolled / revoked', flush=True)
     for count in enrolled:
         results['one_laptop'][count] = one_laptop_runs(server, files[:count])
+    print('fleet: private-CA mode, the relays\' side of enrolling laptops', flush=True)
+    results['ca'] = ca_runs(server, enrolled[-1])
     if not common.quick():
         print('fleet: settings for large fleets', flush=True)
         results['settings'] = settings_runs(server, counts[-1])

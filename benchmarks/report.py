@@ -106,6 +106,16 @@ def fleet_summary(fleet, lines):
         ratio = one[sizes[-1]][key] / one[sizes[0]][key]
         goals.append((f'{what} one laptop, {sizes[-1]} enrolled / {sizes[0]} enrolled: {ratio:.2f}x (goal <= 1.2x)',
                       ratio <= 1.2))
+    ca = fleet.get('ca')
+    if ca:
+        lines += ['', '| private-CA mode, CA-issued laptops recorded | site -l relays (s) | enroll one more (s) | '
+                  'revoke one (s) | relay changed (site / enroll / revoke) |', '|---:|---:|---:|---:|---|',
+                  f'| {ca["enrolled"]} | {ca["site_relays_s"]:.1f} | {ca["enroll_s"]:.1f} | {ca["revoke_s"]:.1f} | '
+                  f'{ca["site_relay_changed"]} / {ca["enroll_relay_changed"]} / {ca["revoke_relay_changed"]} |']
+        quiet = ca['site_relay_changed'] == 0 and ca['enroll_relay_changed'] == 0 and ca['relay_files_unchanged']
+        goals.append((f'private-CA mode: the relay side of enrolling {ca["enrolled"]} laptops reports changed='
+                      f'{ca["site_relay_changed"]} (site) / {ca["enroll_relay_changed"]} (enroll), relay files '
+                      f'{"unchanged" if ca["relay_files_unchanged"] else "changed"} (goal changed=0, unchanged)', quiet))
     return goals
 
 

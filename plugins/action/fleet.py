@@ -9,10 +9,17 @@ __metaclass__ = type
 
 import datetime
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
-from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import CRL, Fleet
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import (
+    CRL_DAYS,
+    CRL_RENEW_DAYS,
+    AuthorityError,
+    load_authority,
+)
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import (
     expiring_certificates,
     laptop_settings,
@@ -21,6 +28,9 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory imp
     revoke_names,
     revoke_problems,
 )
+from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
+
+AUTHORITY_VARS = ('certrelay_ca_certificate', 'certrelay_ca_privatekey', 'certrelay_ca_passphrase')
 
 
 class ActionModule(ControllerAction):
@@ -28,26 +38,50 @@ class ActionModule(ControllerAction):
         'directory': {'type': 'path', 'required': True},
         'revoke': {'type': 'raw'},
         'expiry_warn_days': {'type': 'int', 'default': 30},
+        'crl_days': {'type': 'int', 'default': CRL_DAYS},
+        'crl_renew_days': {'type': 'int', 'default': CRL_RENEW_DAYS},
     }
 
     def act(self, args, task_vars):
-        if args['expiry_warn_days'] < 0:
-            raise AnsibleActionFail('certrelay_expiry_warn_days must be 0 or more days (got %d)' % args['expiry_warn_days'])
-        data = read_fleet(args['directory'], args['revoke'], task_vars, args['expiry_warn_days'])
+        for name, option in (('expiry_warn_days', 'certrelay_expiry_warn_days'), ('crl_renew_days', 'certrelay_crl_renew_days')):
+            if args[name] < 0:
+                raise AnsibleActionFail('%s must be 0 or more days (got %d)' % (option, args[name]))
+        if args['crl_days'] <= args['crl_renew_days']:
+            raise AnsibleActionFail('certrelay_crl_days (%d) must be more than certrelay_crl_renew_days (%d), or every '
+                                    'run would issue a new CRL' % (args['crl_days'], args['crl_renew_days']))
+        problems = []
+        try:
+            # by name: the CA key is never a task argument
+            resolver = Resolver(self._templar, self._loader, task_vars)
+            authority = load_authority(lambda name: resolver.variable(name) if name in task_vars else None,
+                                       AUTHORITY_VARS, required=False)
+        except (AuthorityError, AnsibleError) as exc:
+            authority, problems = None, [to_native(exc)]
+        data = read_fleet(args['directory'], args['revoke'], task_vars, args['expiry_warn_days'], authority=authority,
+                          crl_days=args['crl_days'], crl_renew_days=args['crl_renew_days'])
+        data['problems'] = problems + data['problems']
         warnings = data.pop('warnings')
         return dict(data, changed=False, **({'warnings': warnings} if warnings else {}))
 
 
-def read_fleet(directory, revoke, task_vars, expiry_warn_days=30, now=None):
-    """The fleet's data for the run, with every problem worded (empty when all is well)."""
+def read_fleet(directory, revoke, task_vars, expiry_warn_days=30, now=None, authority=None, crl_days=CRL_DAYS,
+               crl_renew_days=CRL_RENEW_DAYS):
+    """The fleet's data for the run, with every problem worded (empty when all is well).
+
+    authority (fleet_ca.Authority): private-CA mode; the CRL for the run is planned here, where
+    the CA key is at hand, and written by fleet_record.
+    """
     groups = task_vars.get('groups', {})
     relays = list(groups.get('relays', []))
     inventory_laptops = list(groups.get('laptops', []))
     run_hosts = set(task_vars.get('ansible_play_hosts_all', []))
     hostvars = task_vars.get('hostvars', {})
 
-    fleet = Fleet.read(directory)
+    fleet = Fleet.read(directory, authority)
     problems = relay_problems(relays, run_hosts)
+    if CRL[:-len('.pem')] in inventory_laptops:
+        problems.append('A laptop may not be named "crl": %s/%s is the fleet CRL. Rename it in the inventory.'
+                        % (directory, CRL))
     links = relay_links(relays, hostvars)
     # Only the laptops of the run: a run limited to one laptop costs the same at any fleet size.
     settings, wrong_relay = laptop_settings([name for name in inventory_laptops if name in run_hosts],
@@ -60,7 +94,18 @@ def read_fleet(directory, revoke, task_vars, expiry_warn_days=30, now=None):
     expiring, warnings = expiring_certificates(
         dict((name, end) for name, end in fleet.not_after.items() if name in fleet.enrolled), links,
         expiry_warn_days, now or datetime.datetime.now(datetime.timezone.utc))
+    if authority is not None:
+        try:
+            crl, reason = authority.plan_crl(fleet.crl, fleet.serials_to_revoke(revoking), crl_days, crl_renew_days,
+                                             now)
+            fleet.authority.update(crl=crl, crl_reason=reason)
+        except AuthorityError as exc:
+            problems.append('%s/%s: %s' % (directory, CRL, to_native(exc)))
     data = fleet.to_data()
+    if authority is not None and data['relay_crl'] and data['trusted']:
+        warnings.append('the fleet CRL revokes certificates while %s are still listed by fingerprint: relays built '
+                        'with OpenSSL refuse those laptops as long as a CRL is set (no CRL for their own issuer); '
+                        'move them to the CA (docs/fleet-ca.md)' % ', '.join(entry['name'] for entry in data['trusted']))
     data.update(problems=problems, relays=links, laptops=settings, revoking=revoking, expiring=expiring,
                 warnings=warnings)
     return data

@@ -11,7 +11,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
-from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply, pending
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import host_vars, unpinned
 
 # What certrelay.exim.fleet derived from the inventory for the run, passed on unchanged.
@@ -33,6 +33,9 @@ class ActionModule(ControllerAction):
             data, ops = record(args['fleet'], collected, args['reenrol'])
         except CertificateError as exc:
             return dict(failed=True, msg='Not recorded in the fleet directory: %s' % to_native(exc))
+        # An earlier play of the run may have recorded the same already (private-CA mode records
+        # the laptops before the relays' last pass): what is on disk is no change.
+        ops = pending(ops)
         if not self._task.check_mode:
             apply(ops)
         result = dict(data, changed=bool(ops))

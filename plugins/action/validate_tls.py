@@ -23,6 +23,7 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
 )
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.certrelay.exim.plugins.plugin_utils.entry_check import check_entries
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import AuthorityError, load_authority
 from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
 from ansible_collections.certrelay.exim.plugins.plugin_utils.tls_validation import check_credential, check_pin
 
@@ -37,6 +38,11 @@ PIN = dict(
     host=dict(type='str', required=True),
     verify_hostname=dict(type='bool', default=True),
     allow_ca=dict(type='bool', default=False),
+)
+AUTHORITY = dict(
+    certificate=dict(type='str', required=True),
+    privatekey=dict(type='str', required=True),
+    passphrase=dict(type='str', required=True),
 )
 CLIENT_CERTS = dict(
     var=dict(type='str', required=True),
@@ -85,6 +91,7 @@ class ActionModule(ControllerAction):
         credentials=dict(type='list', elements='dict', default=[], options=CREDENTIAL),
         pin=dict(type='dict', options=PIN),
         client_certs=dict(type='dict', options=CLIENT_CERTS),
+        authority=dict(type='dict', options=AUTHORITY),
         client_ca=dict(type='dict', options=CLIENT_CA),
         allow_weak=dict(type='bool', default=False),
         weak_option=dict(type='str', default='allow_weak'),
@@ -139,6 +146,13 @@ class ActionModule(ControllerAction):
                                      verify_hostname=spec['verify_hostname'], allow_ca=spec['allow_ca'], **weak)
             result['pin'] = dict(certificates=infos, fingerprints=[info['fingerprint'] for info in infos])
             problems += found
+        if args['authority']:
+            spec = args['authority']
+            try:
+                load_authority(resolver.variable, (spec['certificate'], spec['privatekey'], spec['passphrase']),
+                               required=False)
+            except AuthorityError as exc:
+                problems.append(to_native(exc))
         if problems:
             # The failed result keeps what a caller needs to act on bad input (the names listed).
             keep = dict((key, result[key]) for key in ('listed',) if key in result)

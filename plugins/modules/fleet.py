@@ -17,7 +17,7 @@ version_added: 0.1.0
 author: certrelay.exim contributors (@certrelay)
 description:
   - Runs on the controller. Reads the fleet directory in one pass - enrolled C(<laptop>.pem),
-    announced C(<laptop>.next.pem), revoked C(revoked/<laptop>.pem) - parses every trusted
+    announced C(<laptop>.next.pem), revoked C(revoked/<laptop>.pem), the CRL C(crl.pem) - parses every trusted
     certificate and computes its fingerprint in Exim's form, once.
   - Derives from the inventory, for the laptops of the run only, what each one's client role needs
     (its relay, smarthost, port and the certificates to pin), and checks the limit.
@@ -42,6 +42,16 @@ options:
         within this many days are returned as RV(expiring), each with a warning.
     type: int
     default: 30
+  crl_days:
+    description: Private-CA mode - the validity (nextUpdate) in days of a CRL issued by this run.
+    type: int
+    default: 90
+  crl_renew_days:
+    description:
+      - Private-CA mode - the CRL is re-issued when its nextUpdate is within this many days (or past).
+        Must be less than O(crl_days).
+    type: int
+    default: 30
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -54,8 +64,13 @@ notes:
     C(exim_server_primary_hostname), C(exim_server_ports), C(exim_server_tls_on_connect_ports),
     C(exim_server_tls_certificate), C(certrelay_relay_next_certificate) (relays). Each host's
     variables are fetched once.
-  - A private-CA mode's CA certificate and CRL have their place in the model (RV(authority)), not
-    read yet.
+  - Private-CA mode - when the task variable C(certrelay_ca_certificate) is set, it, C(certrelay_ca_privatekey)
+    and C(certrelay_ca_passphrase) are read by name (the key is never a task argument) and checked (a CA
+    certificate valid now, the key that belongs to it, the passphrase that opens it); a problem is
+    returned in RV(problems). The fleet directory's C(crl.pem) is read, and the CRL for the run planned
+    - a new one (CRL number one higher) when there is none, when a revoked CA-issued certificate
+    (C(revoked/) or one revoked in this run) is not listed, or when its nextUpdate is within
+    O(crl_renew_days). M(certrelay.exim.fleet_record) writes it.
 seealso:
   - module: certrelay.exim.fleet_record
 """
@@ -105,15 +120,31 @@ fingerprints:
   type: dict
   sample: {"laptop-a": "36A727B95BDF46EE44F1A1B7164C65EB7013B1D5EA17776B0203E13CE69A787D"}
 trusted:
-  description: What the relays trust, as C(exim_server_client_certs) of the server role.
+  description:
+    - What the relays trust one by one, as C(exim_server_client_certs) of the server role (in private-CA
+      mode, only the certificates the CA did not issue).
   returned: always
   type: list
   elements: dict
   sample: [{"name": "laptop-a", "certificate": "-----BEGIN CERTIFICATE-----..."}]
 authority:
-  description: The private-CA mode's CA and CRL; null (not supported yet).
+  description:
+    - Private-CA mode - C(certificate) (the CA certificate, PEM), C(crl) (the CRL for the run, PEM) and
+      C(crl_reason) (why it is new - C(new CRL), C(revokes serial(s) ...), C(renewed (nextUpdate ...)) - or
+      null when the directory's stays). Null in fingerprint mode.
   returned: always
   type: dict
+crl:
+  description: The fleet directory's C(crl.pem) as it is (null when there is none or in fingerprint mode).
+  returned: always
+  type: str
+issued:
+  description:
+    - Private-CA mode - the entries (C(laptop), C(laptop.next), C(revoked/laptop)) whose certificate the
+      CA issued; they are left out of RV(trusted).
+  returned: always
+  type: list
+  elements: str
 problems:
   description: Every reason to stop the run, worded; empty when all is well.
   returned: always

@@ -22,8 +22,11 @@ description:
     O(reenrol), which takes it off the revoked list), announces a next certificate as
     C(<laptop>.next.pem), drops an announcement the laptop now uses, and moves the certificates of
     the laptops being revoked to C(revoked/) (their announcements dropped).
+  - In private-CA mode it also writes the CRL planned by M(certrelay.exim.fleet) to C(crl.pem), and
+    leaves the certificates the CA issued out of RV(trusted).
   - Each file is written atomically (a temporary file in the same directory, then a rename); a
-    revoked certificate is written under C(revoked/) before the original is removed.
+    revoked certificate is written under C(revoked/) before the original is removed. A file that is
+    already as the run wants it (an earlier call of the same run wrote it) is no change.
   - Returns the fleet after the changes, in the form M(certrelay.exim.fleet) returns it (register it
     under the same name), plus RV(unpinned).
 options:

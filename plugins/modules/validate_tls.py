@@ -90,6 +90,27 @@ options:
         description: The variable a message names to accept an empty list.
         type: str
         default: allow_empty
+  authority:
+    description:
+      - A CA that signs certificates on the controller (certrelay.exim.signed_credentials), by the
+        names of the variables that hold its certificate, key and passphrase. Refused - each problem
+        naming its variable - when the certificate is not a CA certificate (CA:TRUE, keyCertSign,
+        cRLSign) or has expired, the key is missing, damaged or does not belong to it, or the
+        passphrase is missing or wrong. Nothing is checked while the certificate variable is empty.
+    type: dict
+    suboptions:
+      certificate:
+        description: Name of the variable holding the CA certificate (PEM).
+        type: str
+        required: true
+      privatekey:
+        description: Name of the variable holding the CA key (PEM).
+        type: str
+        required: true
+      passphrase:
+        description: Name of the variable holding the key's passphrase.
+        type: str
+        required: true
   client_ca:
     description:
       - The private-CA mode of a relay - its client CA certificates, their CRLs and the relay policy.

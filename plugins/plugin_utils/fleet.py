@@ -7,15 +7,17 @@ The directory is the record of who the relays trust:
 
 - ``<laptop>.pem``: an enrolled laptop's certificate;
 - ``<laptop>.next.pem``: a laptop's announced next certificate (trusted too, during a rotation);
-- ``revoked/<laptop>.pem``: a revoked laptop, kept so that ``site`` does not enrol it again.
+- ``revoked/<laptop>.pem``: a revoked laptop, kept so that ``site`` does not enrol it again;
+- ``crl.pem``: in private-CA mode, the fleet CA's certificate revocation list (never a laptop).
 
 It is read once per run (`Fleet.read`) and then travels between tasks as plain data
 (`Fleet.to_data` / `Fleet.from_data`), so that no task reads or globs it again. Changes are
 planned in memory (`Fleet.plan`) and written by `apply`, one file at a time, atomically.
 
-Extension point: a private-CA mode would keep its CA certificate and CRL here too. `Fleet.authority`
-is where they go (None while the fleet trusts certificates one by one); `AUTHORITY_FILES` names
-the files such a mode would read, so that they are never taken for a laptop.
+In private-CA mode (`Fleet.authority` set: the CA certificate and the run's CRL) the relays trust
+the CA, so the certificates it issued are recorded (their serials are what a revocation lists)
+but not handed to the relays one by one: `trusted` holds only the others, the fingerprint-mode
+laptops of a fleet moving to the CA. Without a CA, `authority` is None and nothing changes.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,12 +33,14 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
     load_certificate,
     not_after_utc,
 )
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, revokes_any
 
 PEM = '.pem'
 NEXT = '.next'
 REVOKED_DIR = 'revoked'
-# Reserved for the private-CA mode (CA certificate, CRL); not read yet.
-AUTHORITY_FILES = ()
+# The private-CA mode's CRL, kept apart from the laptop certificates.
+CRL = 'crl.pem'
+AUTHORITY_FILES = (CRL,)
 # Temporary files of an atomic write: no .pem suffix, so never read as a certificate.
 TEMP_PREFIX = '.certrelay-'
 FILE_MODE = 0o644
@@ -84,23 +88,37 @@ class Fleet(object):
     """
 
     def __init__(self, directory, enrolled=None, announced=None, revoked=None, fingerprints=None,
-                 problems=None, authority=None):
+                 problems=None, authority=None, crl=None, issued=None):
         self.directory = directory
         self.enrolled = dict(enrolled or {})
         self.announced = dict(announced or {})
         self.revoked = dict(revoked or {})
         self.fingerprints = dict(fingerprints or {})
         self.problems = list(problems or [])
+        # {'certificate': CA PEM, 'crl': the CRL for the run} in private-CA mode, else None
         self.authority = authority
+        # crl.pem as it is in the directory (None: there is none)
+        self.crl = crl
+        # entry names (``laptop``, ``laptop.next``, revoked laptops too) whose certificate the CA issued
+        self.issued = set(issued or ())
+        self._ca = None
         # entry name -> end of validity, filled by read() (where every certificate is parsed anyway)
         self.not_after = {}
 
     # ----------------------------------------------------------------------------- reading
 
     @classmethod
-    def read(cls, directory):
-        """Read the whole directory once; every unusable file becomes a worded problem."""
+    def read(cls, directory, authority=None):
+        """Read the whole directory once; every unusable file becomes a worded problem.
+
+        authority: the fleet CA (fleet_ca.Authority) in private-CA mode; the CRL is then read too.
+        """
         fleet = cls(directory)
+        if authority is not None:
+            fleet._ca = authority
+            fleet.authority = {'certificate': authority.pem, 'crl': None}
+            crl = _read_text(os.path.join(directory, CRL))
+            fleet.crl = crl.strip() if crl else None
         for stem, text in sorted(_pem_files(directory).items()):
             if stem.endswith(NEXT):
                 fleet.announced[stem[:-len(NEXT)]] = text
@@ -111,13 +129,40 @@ class Fleet(object):
                 cert = load_certificate(text, 'it')
                 fleet.fingerprints[name] = fingerprint(cert)
                 fleet.not_after[name] = not_after_utc(cert)
+                fleet._mark(name, cert)
             except CertificateError as exc:
                 fleet.problems.append(unusable(fleet.path(name), exc))
                 fleet._forget(name)
         # Not trusted, so not checked; only certificates travel on (a stray key must not).
         fleet.revoked = dict((name, text if _parses(text) else '')
                              for name, text in _pem_files(fleet.revoked_dir).items())
+        for name, text in fleet.revoked.items():
+            if text:
+                fleet._mark(REVOKED_DIR + '/' + name, load_certificate(text, 'it'))
         return fleet
+
+    def ca(self):
+        """The CA (its certificate only, unless read() was given the whole Authority), or None."""
+        if self._ca is None and self.authority:
+            self._ca = Authority.public(self.authority['certificate'])
+        return self._ca
+
+    def serials_to_revoke(self, revoking=()):
+        """The serials the CRL must list: every CA-issued certificate of revoked/, and those of the
+        laptops revoked in this run (current and announced)."""
+        texts = [text for name, text in self.revoked.items() if REVOKED_DIR + '/' + name in self.issued]
+        for name in revoking:
+            texts += [pem for entry, pem in ((name, self.enrolled.get(name)), (name + NEXT, self.announced.get(name)))
+                      if pem and entry in self.issued]
+        return sorted(set(load_certificate(text, 'it').serial_number for text in texts))
+
+    def _mark(self, name, cert):
+        """Remember whether the fleet CA issued cert (the entry name's certificate)."""
+        ca = self.ca()
+        if ca is not None and ca.issued(cert):
+            self.issued.add(name)
+        else:
+            self.issued.discard(name)
 
     def _forget(self, name):
         """Drop an unusable entry: what the run carries around must never include a stray key."""
@@ -140,14 +185,24 @@ class Fleet(object):
         return sorted(pairs)
 
     def trusted(self):
-        """The server role's exim_server_client_certs: one entry per trusted certificate."""
-        return [{'name': name, 'certificate': pem} for name, pem in self.entries()]
+        """The server role's exim_server_client_certs: one entry per certificate the relays trust one
+        by one (in private-CA mode, not those the CA issued: the relays trust the CA)."""
+        return [{'name': name, 'certificate': pem} for name, pem in self.entries() if name not in self.issued]
 
     def known(self, inventory_laptops=()):
         """Every laptop name a revocation may refer to: inventory, enrolled, announced, revoked."""
         return sorted(set(inventory_laptops) | set(self.enrolled) | set(self.announced) | set(self.revoked))
 
     # -------------------------------------------------------------------------- as data
+
+    def relay_crl(self):
+        """The CRL the relays get: the fleet's, except while laptops are still listed one by one and it
+        revokes nothing. An OpenSSL-built Exim with a CRL refuses every self-signed client certificate
+        (no CRL for its issuer), so an empty CRL would cut off the laptops not moved to the CA yet."""
+        crl = (self.authority or {}).get('crl')
+        if not crl or (self.trusted() and not revokes_any(crl)):
+            return ''
+        return crl
 
     def to_data(self):
         return {
@@ -158,13 +213,17 @@ class Fleet(object):
             'fingerprints': self.fingerprints,
             'problems': self.problems,
             'authority': self.authority,
+            'crl': self.crl,
+            'issued': sorted(self.issued),
             'trusted': self.trusted(),
+            'relay_crl': self.relay_crl(),
         }
 
     @classmethod
     def from_data(cls, data):
         return cls(data['directory'], data.get('enrolled'), data.get('announced'), data.get('revoked'),
-                   data.get('fingerprints'), data.get('problems'), data.get('authority'))
+                   data.get('fingerprints'), data.get('problems'), data.get('authority'), data.get('crl'),
+                   data.get('issued'))
 
     # -------------------------------------------------------------------------- changes
 
@@ -180,7 +239,8 @@ class Fleet(object):
         does not parse.
         """
         new = Fleet(self.directory, self.enrolled, self.announced, self.revoked, self.fingerprints,
-                    authority=self.authority)
+                    authority=self.authority, crl=self.crl, issued=self.issued)
+        new._ca = self._ca
         ops = []
         revoking = set(revoke)
         for name in sorted(revoking):
@@ -193,13 +253,19 @@ class Fleet(object):
             if name in revoking or name not in new.enrolled:
                 continue
             new._announce(name, pem.strip(), ops)
+        crl = (new.authority or {}).get('crl')
+        if crl and crl != new.crl:
+            ops.append(Operation(os.path.join(new.directory, CRL), new.crl, crl))
+            new.crl = crl
         return new, ops
 
     def _fingerprint(self, name, pem):
         try:
-            self.fingerprints[name] = fingerprint(load_certificate(pem, 'the certificate of %s' % name))
+            cert = load_certificate(pem, 'the certificate of %s' % name)
         except CertificateError as exc:
             raise CertificateError('%s: %s' % (name, exc)) from None
+        self.fingerprints[name] = fingerprint(cert)
+        self._mark(name, cert)
 
     def _revoke(self, name, ops):
         if name in self.enrolled:
@@ -208,9 +274,13 @@ class Fleet(object):
             ops.append(Operation(self.path(name), pem, None))
             self.revoked[name] = pem
             self.fingerprints.pop(name, None)
+            if name in self.issued:
+                self.issued.discard(name)
+                self.issued.add(REVOKED_DIR + '/' + name)
         if name in self.announced:
             ops.append(Operation(self.path(name + NEXT), self.announced.pop(name), None))
             self.fingerprints.pop(name + NEXT, None)
+            self.issued.discard(name + NEXT)
 
     def _record(self, name, pem, ops):
         if self.enrolled.get(name) != pem:
@@ -220,8 +290,10 @@ class Fleet(object):
         if self.announced.get(name) == pem:
             ops.append(Operation(self.path(name + NEXT), self.announced.pop(name), None))
             self.fingerprints.pop(name + NEXT, None)
+            self.issued.discard(name + NEXT)
         if name in self.revoked:
             ops.append(Operation(self.path(name, revoked=True), self.revoked.pop(name), None))
+            self.issued.discard(REVOKED_DIR + '/' + name)
 
     def _announce(self, name, pem, ops):
         if pem == self.enrolled[name] or self.announced.get(name) == pem:
@@ -245,8 +317,29 @@ class Operation(object):
             'after': _file_text(self.after),
         }
 
+    def done(self):
+        """Whether the file is already as the operation would leave it (an earlier play of the run
+        wrote it): such an operation changes nothing."""
+        current = _read_text(self.path)
+        if self.after is None:
+            return current is None
+        return current == _file_text(self.after)
+
     def __repr__(self):
         return 'Operation(%r, %s)' % (self.path, 'remove' if self.after is None else 'write')
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding='utf-8', errors='replace') as handle:
+            return handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def pending(ops):
+    """The operations that would change a file."""
+    return [op for op in ops if not op.done()]
 
 
 def _file_text(pem):

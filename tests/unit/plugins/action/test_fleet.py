@@ -4,6 +4,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.certrelay.exim.plugins.action.fleet import ActionModule
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, create
 from tests.lib.action import run_action
 from tests.lib.pki import client_cert, server_cert
 
@@ -80,3 +81,38 @@ def test_certificates_ending_within_the_window_are_listed_and_warned_about(tmp_p
 def test_a_negative_window_is_refused(tmp_path, relay):
     with pytest.raises(AnsibleActionFail, match='certrelay_expiry_warn_days must be 0 or more'):
         run_action(ActionModule, {'directory': str(tmp_path), 'expiry_warn_days': -1}, task_vars(relay), check=True)
+
+
+def test_private_ca_mode_plans_the_crl_and_a_bad_ca_is_a_problem(tmp_path, relay):
+    certificate, key = create('Fleet CA')
+    good = dict(task_vars(relay), certrelay_ca_certificate=certificate, certrelay_ca_privatekey=key)
+    result = run_action(ActionModule, {'directory': str(tmp_path)}, good)
+    assert result['problems'] == []
+    assert result['authority']['certificate'] == certificate.strip()
+    assert result['authority']['crl'].startswith('-----BEGIN X509 CRL-----')
+    assert result['authority']['crl_reason'] == 'new CRL'
+    assert 'PRIVATE KEY' not in str(result)
+    # the CA key alone, or a key of another CA: worded, before anything changes
+    no_cert = dict(task_vars(relay), certrelay_ca_privatekey=key)
+    assert run_action(ActionModule, {'directory': str(tmp_path)}, no_cert)['authority'] is None
+    other = dict(good, certrelay_ca_privatekey=create('Other')[1])
+    problems = run_action(ActionModule, {'directory': str(tmp_path)}, other)['problems']
+    assert problems == ['certrelay_ca_privatekey does not belong to certrelay_ca_certificate (CN=Fleet CA)']
+    no_key = dict(task_vars(relay), certrelay_ca_certificate=certificate)
+    assert 'certrelay_ca_privatekey is empty' in run_action(ActionModule, {'directory': str(tmp_path)}, no_key)['problems'][0]
+
+
+def test_a_crl_of_another_ca_and_a_laptop_named_crl_are_problems(tmp_path, relay):
+    certificate, key = create('Fleet CA')
+    (tmp_path / 'crl.pem').write_text(Authority.load(*create('Other CA')).plan_crl(None, [])[0])
+    variables = dict(task_vars(relay), certrelay_ca_certificate=certificate, certrelay_ca_privatekey=key)
+    variables['groups'] = {'relays': ['relay1'], 'laptops': ['laptop-a', 'crl']}
+    problems = run_action(ActionModule, {'directory': str(tmp_path)}, variables)['problems']
+    assert any('A laptop may not be named "crl"' in problem for problem in problems)
+    assert any(problem.startswith('%s/crl.pem: the fleet CRL was not issued by the fleet CA' % tmp_path)
+               for problem in problems)
+
+
+def test_a_crl_validity_within_its_renewal_window_is_refused(tmp_path, relay):
+    with pytest.raises(AnsibleActionFail, match='certrelay_crl_days'):
+        run_action(ActionModule, {'directory': str(tmp_path), 'crl_days': 30, 'crl_renew_days': 30}, task_vars(relay))

@@ -3,10 +3,15 @@
 import os
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ansible_collections.certrelay.exim.plugins.plugin_utils import fleet as fleet_utils
 from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, create
 from tests.lib.pki import client_cert
 
 KEY = '-----BEGIN PRIVATE KEY-----\nS3cr3tK3y\n-----END PRIVATE KEY-----\n'
@@ -158,3 +163,83 @@ def test_no_content_of_an_unusable_file_is_carried_on(directory):
     fleet = Fleet.read(str(directory))
     assert 'zed' not in fleet.enrolled and fleet.revoked['old'] == ''
     assert 'S3cr3tK3y' not in str(fleet.to_data())
+
+
+# ------------------------------------------------------------------------------ private-CA mode
+
+
+@pytest.fixture(scope='module')
+def authority():
+    return Authority.load(*create('Fleet CA'))
+
+
+def signed(authority, name):
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])).sign(key, hashes.SHA256())
+    return authority.sign(csr.public_bytes(serialization.Encoding.PEM).decode(), name)
+
+
+def serial(pem):
+    return x509.load_pem_x509_certificate(pem.encode()).serial_number
+
+
+def test_the_crl_is_not_a_laptop_and_ca_issued_certificates_are_not_trusted_one_by_one(directory, authority):
+    mine = signed(authority, 'dan')
+    write(directory / 'dan.pem', mine + '\n')
+    crl, dummy = authority.plan_crl(None, [])
+    write(directory / 'crl.pem', crl + '\n')
+    fleet = Fleet.read(str(directory), authority)
+    assert 'crl' not in fleet.enrolled and fleet.problems == []
+    assert fleet.crl == crl
+    assert fleet.issued == {'dan'}
+    # the others (a fleet moving to the CA) stay on the relays' list; dan is trusted through the CA
+    assert [entry['name'] for entry in fleet.trusted()] == ['ann', 'ann.next', 'bob']
+    assert fleet.authority == {'certificate': authority.pem, 'crl': None}
+    # without the CA, the CRL is still no laptop, and every certificate is trusted one by one
+    plain = Fleet.read(str(directory))
+    assert 'crl' not in plain.enrolled and 'dan' in [entry['name'] for entry in plain.trusted()]
+
+
+def test_revoking_a_ca_issued_laptop_lists_its_serial_and_writes_the_crl(directory, authority):
+    mine = signed(authority, 'dan')
+    write(directory / 'dan.pem', mine)
+    write(directory / 'revoked' / 'eve.pem', signed(authority, 'eve'))
+    fleet = Fleet.read(str(directory), authority)
+    serials = fleet.serials_to_revoke(['dan', 'bob'])
+    # eve (revoked before) and dan; bob is self-signed, revoked by leaving the relays' list
+    assert serials == sorted([serial(mine), serial(fleet.revoked['eve'])])
+    crl, dummy = authority.plan_crl(fleet.crl, serials)
+    fleet.authority['crl'] = crl
+    new, ops = Fleet.from_data(fleet.to_data()).plan(revoke=['dan'])
+    assert 'dan' in new.revoked and 'revoked/dan' in new.issued and 'dan' not in new.issued
+    assert [op.path for op in ops][-1] == str(directory / 'crl.pem')
+    apply(ops)
+    assert (directory / 'crl.pem').read_text() == crl + '\n'
+    # planned again from the data of before: every file is as planned already
+    dummy, again = Fleet.from_data(fleet.to_data()).plan(revoke=['dan'])
+    assert again and fleet_utils.pending(again) == []
+
+
+def test_a_laptop_recorded_with_a_ca_certificate_leaves_the_relays_list(directory, authority):
+    fleet = Fleet.read(str(directory), authority)
+    mine = signed(authority, 'bob')
+    new, ops = Fleet.from_data(fleet.to_data()).plan(record={'bob': mine})
+    assert new.enrolled['bob'] == mine.strip() and 'bob' in new.issued
+    assert [entry['name'] for entry in new.trusted()] == ['ann', 'ann.next']
+    assert [op.path for op in ops] == [str(directory / 'bob.pem')]
+
+
+def test_the_relays_get_no_empty_crl_while_laptops_are_listed_one_by_one(directory, authority):
+    fleet = Fleet.read(str(directory), authority)
+    empty, dummy = authority.plan_crl(None, [])
+    fleet.authority['crl'] = empty
+    # ann and bob are self-signed: an OpenSSL-built relay would refuse them with any CRL
+    assert fleet.trusted() and fleet.to_data()['relay_crl'] == ''
+    revoking, dummy = authority.plan_crl(None, [12345])
+    fleet.authority['crl'] = revoking
+    assert fleet.to_data()['relay_crl'] == revoking
+    moved = Fleet.read(str(directory / 'nothing'), authority)
+    moved.authority['crl'] = empty
+    assert moved.to_data()['relay_crl'] == empty
+    assert Fleet.read(str(directory)).to_data()['relay_crl'] == ''
