@@ -18,11 +18,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.lib import exim
-from tests.lib.ansible import role_playbook, run_playbook, tree_snapshot
+from tests.lib.ansible import REPO, role_playbook, run_playbook, tree_snapshot
 from tests.lib.pki import client_cert, make_cert, server_cert
 
 RCPT = 'dest@external.example.org'
@@ -146,12 +147,12 @@ class Fleet:
         self.hosts[host] = values
         return values
 
-    def apply(self, check=False, diff=False, limit=None, verbosity=None):
+    def apply(self, check=False, diff=False, limit=None, verbosity=None, extra_vars=None):
         inventory = self.root / 'inventory.json'
         inventory.write_text(json.dumps({'all': {'hosts': self.hosts}}))
         playbook = role_playbook(self.root, 'client', FACTS_TASK % self.root, gather_facts=False)
         args = (['--limit', limit] if limit else []) + ([verbosity] if verbosity else [])
-        return run_playbook(playbook, None, *args, check=check, diff=diff, inventory=inventory)
+        return run_playbook(playbook, extra_vars, *args, check=check, diff=diff, inventory=inventory)
 
     def facts(self, host):
         return json.loads((self.root / f'{host}.facts.json').read_text())
@@ -480,7 +481,8 @@ echo "$1" >> {actions}
 running() {{ [ -f {pid} ] && kill -0 "$(cat {pid})" 2>/dev/null; }}
 case "$1" in
   start) running || {exim} -C {config} -bd -oX {port} -oP {pid} ;;
-  stop) if running; then kill "$(cat {pid})"; fi; rm -f {pid} ;;
+  # gone before a restart's start binds the port again
+  stop) if running; then kill "$(cat {pid})"; while running; do sleep 0.1; done; fi; rm -f {pid} ;;
   reload|force-reload) running && kill -HUP "$(cat {pid})" ;;
   restart) "$0" stop; "$0" start ;;
   status) running ;;
@@ -580,6 +582,45 @@ def test_changed_pin_or_client_key_reloads_a_managed_exim_after_a_check(pki, rel
 
 
 # --------------------------------------------------------------------------------------- remove
+
+
+def test_queue_interval_is_set_for_the_distribution_service_without_networkmanager(pki, relays, workdir, service,
+                                                                                    tmp_path):
+    """No dispatcher hook: the interval goes where the distribution's service reads it, and the
+    service restarts (it reads the file at start only). The OS variables point that service and its
+    file at the test's own, so the host's /etc/default/exim4 stays as it is."""
+    os_vars = yaml.safe_load((REPO / 'roles' / 'client' / 'vars' / 'Debian.yml').read_text())
+    queue_file = tmp_path / 'default-exim4'
+    queue_file.write_text("QUEUERUNNER='combined'\nQUEUEINTERVAL='30m'\n")
+    os_vars.update(__exim_client_service=service['name'], __exim_client_queue_file=str(queue_file))
+    vars_file = tmp_path / 'os.yml'
+    vars_file.write_text(yaml.safe_dump(os_vars))
+    queued = Fleet(workdir, 'queued')
+    queued.add('queued', relays['relay'][0], pki['relay'], pki['laptop'], directory=workdir / 'managed' / 'managed',
+               exim_client_manage_service=True, exim_client_service_name=service['name'],
+               exim_client_network_hook='absent', exim_client_queue_interval='2m')
+    extra = {'__exim_client_os_file': str(vars_file)}
+    before = len(actions(service))
+    result = queued.apply(extra_vars=extra)
+    assert_ok(result)
+    assert queue_file.read_text() == "QUEUERUNNER='combined'\nQUEUEINTERVAL='2m'\n"
+    done = actions(service)[before:]
+    # ansible.builtin.service restarts a System V service as stop, then start
+    assert done[-2:] == ['stop', 'start'] or done[-1:] == ['restart'], done
+    assert any('restart' in name.lower() for name in ran_handlers(result, 'queued')), ran_handlers(result, 'queued')
+    # nothing to do: no write, no restart
+    before = len(actions(service))
+    result = queued.apply(extra_vars=extra)
+    assert_ok(result)
+    assert result.recap('queued').get('changed') == 0, re.findall(r'TASK \[[^\]]*\][^\n]*\nchanged.*', result.output)
+    assert not {'stop', 'restart', 'reload'} & set(actions(service)[before:])
+    # a NetworkManager host gets the hook instead and its service keeps its own interval
+    hooks = tmp_path / 'dispatcher.d'
+    hooks.mkdir()
+    queued.hosts['queued'].update(exim_client_network_hook='auto', exim_client_network_hook_directory=str(hooks),
+                                  exim_client_queue_interval='7m')
+    assert_ok(queued.apply(extra_vars=extra))
+    assert (hooks / '90-certrelay-exim').is_file() and "QUEUEINTERVAL='2m'" in queue_file.read_text()
 
 
 def task_status(output, task):

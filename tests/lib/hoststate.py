@@ -19,8 +19,10 @@ import sys
 from pathlib import Path
 
 # Trees compared entry by entry: configuration (trusted_configs, the role's base directories, the
-# Debian layout's macros) and the units a role with exim_server_manage_service would add.
-TREES = ('/etc/exim4', '/etc/exim')
+# Debian layout's macros), the services' settings (queue interval), NetworkManager's dispatcher hooks
+# and the init scripts tests install for a managed service.
+TREES = ('/etc/exim4', '/etc/exim', '/etc/default/exim4', '/etc/sysconfig/exim', '/etc/NetworkManager/dispatcher.d',
+         '/etc/init.d')
 # Spools: only the queued messages; hints databases and logs belong to the host's running Exim.
 SPOOL_DIRS = ('/var/spool/exim4/input', '/var/spool/exim4/msglog', '/var/spool/exim/input', '/var/spool/exim/msglog')
 UNIT_DIR = '/etc/systemd/system'
