@@ -44,23 +44,6 @@ options:
     description: Validity of a new certificate in days.
     type: int
     default: 3650
-  owner:
-    description: Owner of both files.
-    type: str
-  group:
-    description: Group of the key file (the certificate's is O(certificate_group)).
-    type: str
-  certificate_group:
-    description: Group of the certificate file.
-    type: str
-  privatekey_mode:
-    description: Mode of the key file.
-    type: raw
-    default: '0640'
-  certificate_mode:
-    description: Mode of the certificate file.
-    type: raw
-    default: '0644'
   request:
     description:
       - Make only the key (unless it exists) and return RV(request), a certificate signing request
@@ -82,6 +65,7 @@ attributes:
     platforms: posix
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - certrelay.exim.credential_files
 requirements:
   - openssl on the host
 seealso:

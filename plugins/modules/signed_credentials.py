@@ -51,23 +51,6 @@ options:
     description: Sign a new certificate even when the one in place could stay.
     type: bool
     default: false
-  owner:
-    description: Owner of both files.
-    type: str
-  group:
-    description: Group of the key file.
-    type: str
-  certificate_group:
-    description: Group of the certificate file.
-    type: str
-  privatekey_mode:
-    description: Mode of the key file.
-    type: raw
-    default: '0640'
-  certificate_mode:
-    description: Mode of the certificate file.
-    type: raw
-    default: '0644'
   ca_certificate_var:
     description: The name of the variable that holds the CA certificate (PEM).
     type: str
@@ -97,6 +80,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - certrelay.exim.credential_files
 requirements:
   - cryptography on the controller
   - openssl on the host

@@ -584,8 +584,8 @@ def test_changed_pin_or_client_key_reloads_a_managed_exim_after_a_check(pki, rel
 # --------------------------------------------------------------------------------------- remove
 
 
-def test_queue_interval_is_set_for_the_distribution_service_without_networkmanager(pki, relays, workdir, service,
-                                                                                    tmp_path):
+def test_queue_interval_is_set_for_the_distribution_service_without_networkmanager(
+        pki, relays, workdir, service, tmp_path):
     """No dispatcher hook: the interval goes where the distribution's service reads it, and the
     service restarts (it reads the file at start only). The OS variables point that service and its
     file at the test's own, so the host's /etc/default/exim4 stays as it is."""

@@ -6,25 +6,20 @@ One fleet for the module; the tests run in file order and each continues from th
 previous one left (site -> revoke -> site -> enroll -> rotate laptops -> rotate relay).
 """
 
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.lib import exim, pki
 from tests.lib.ansible import tree_snapshot
-from tests.lib.fleet import LAPTOPS, REFUSED, Fleet, MailLoop, assert_ok
+from tests.lib.fleet import LAPTOPS, REFUSED, Fleet, MailLoop, assert_ok, new_root, serving
 
 
 @pytest.fixture(scope='module')
 def fleet():
-    root = Path(tempfile.mkdtemp(prefix='certrelay-fleet-'))
-    # Exim re-execs as Debian-exim for a -C config: the tree must be traversable
-    root.chmod(0o755)
+    root = new_root('certrelay-fleet-')
     fleet = Fleet(root)
     fleet.write_inventory()
     before = tree_snapshot(root)
@@ -32,14 +27,8 @@ def fleet():
     fleet.check_run_changed_nothing = tree_snapshot(root) == before
     fleet.first_run = fleet.play('site')
     assert_ok(fleet.first_run)
-    daemon = exim.daemon(fleet.relay_config, fleet.port)
-    daemon.__enter__()
-    try:
+    with serving(fleet):
         yield fleet
-    finally:
-        daemon.__exit__(None, None, None)
-        if not os.environ.get('CERTRELAY_KEEP_TMP'):
-            subprocess.run(['rm', '-rf', str(root)], check=False)
 
 
 # --------------------------------------------------------------------------------------- site

@@ -8,13 +8,11 @@ the move from fingerprint mode to the CA has a fleet of its own.
 """
 
 import datetime
-import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.lib import exim, pki
 from tests.lib.ansible import REPO, ansible_env, tree_snapshot
-from tests.lib.fleet import REFUSED, Fleet, MailLoop, assert_ok
+from tests.lib.fleet import REFUSED, Fleet, MailLoop, assert_ok, new_root, serving
 
 VAULT_PASSWORD = 'certrelay-test-vault-password'
 
@@ -91,8 +89,7 @@ def make_ca(root: Path):
 
 @pytest.fixture(scope='module')
 def fleet():
-    root = Path(tempfile.mkdtemp(prefix='certrelay-fleet-ca-'))
-    root.chmod(0o755)
+    root = new_root('certrelay-fleet-ca-')
     fleet = CAFleet(root, laptops=('laptop-a',))
     fleet.write_inventory()
     # certrelay.exim.ca beside the inventory, run twice; then the key is vaulted as it says
@@ -109,14 +106,8 @@ def fleet():
     fleet.check_run_changed_nothing = tree_snapshot(root) == before
     fleet.first_run = fleet.play('site')
     assert_ok(fleet.first_run)
-    daemon = exim.daemon(fleet.relay_config, fleet.port)
-    daemon.__enter__()
-    try:
+    with serving(fleet):
         yield fleet
-    finally:
-        daemon.__exit__(None, None, None)
-        if not os.environ.get('CERTRELAY_KEEP_TMP'):
-            subprocess.run(['rm', '-rf', str(root)], check=False)
 
 
 # ----------------------------------------------------------------------------------------- CA
@@ -375,19 +366,12 @@ def test_enroll_brings_a_revoked_laptop_back_with_a_new_certificate(fleet):
 
 @pytest.fixture
 def fingerprint_fleet():
-    root = Path(tempfile.mkdtemp(prefix='certrelay-fleet-move-'))
-    root.chmod(0o755)
+    root = new_root('certrelay-fleet-move-')
     fleet = CAFleet(root)
     fleet.write_inventory()
     assert_ok(fleet.play('site'))
-    daemon = exim.daemon(fleet.relay_config, fleet.port)
-    daemon.__enter__()
-    try:
+    with serving(fleet):
         yield fleet
-    finally:
-        daemon.__exit__(None, None, None)
-        if not os.environ.get('CERTRELAY_KEEP_TMP'):
-            subprocess.run(['rm', '-rf', str(root)], check=False)
 
 
 def test_moving_a_fingerprint_fleet_to_the_ca_refuses_no_message(fingerprint_fleet):

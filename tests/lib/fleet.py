@@ -4,10 +4,13 @@ test) and real Exim clients (`exim -odi`).
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.lib import exim, pki
@@ -120,6 +123,26 @@ class Fleet:
         for laptop in self.laptops:
             subprocess.run([exim.EXIM, '-C', str(self.laptop(laptop) / 'exim.conf'), '-qff'],
                            check=False, capture_output=True, timeout=60)
+
+
+def new_root(prefix: str) -> Path:
+    """A fresh directory for a fleet; Exim re-execs as its own user for a -C config, so the tree must
+    be traversable (mkdtemp makes it 0700)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    return root
+
+
+@contextmanager
+def serving(fleet: Fleet):
+    """The fleet's relay daemon for the block; the fleet's tree is removed after it (unless
+    CERTRELAY_KEEP_TMP is set)."""
+    try:
+        with exim.daemon(fleet.relay_config, fleet.port):
+            yield fleet
+    finally:
+        if not os.environ.get('CERTRELAY_KEEP_TMP'):
+            subprocess.run(['rm', '-rf', str(fleet.root)], check=False)
 
 
 def assert_ok(result):
