@@ -22,7 +22,9 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
 
 DEFAULT_PORT = 25
 LAPTOP_VARS = ('certrelay_relay', 'exim_client_smarthost', 'exim_client_smarthost_port',
-               'exim_client_smarthost_ports')
+               'exim_client_smarthost_ports', 'exim_client_layout')
+# The client role's default layout; only the standalone one can try several ports.
+DEFAULT_LAYOUT = 'debian'
 
 
 def host_vars(hostvars, host, names):
@@ -93,7 +95,8 @@ def laptop_settings(laptops, relays, hostvars, links):
     """({laptop: settings for certrelay.exim.client}, [problem]) for the laptops of the run.
 
     An exim_client_smarthost, exim_client_smarthost_port or exim_client_smarthost_ports of the
-    inventory wins over the value derived from the laptop's relay (laptop_ports()).
+    inventory wins over the value derived from the laptop's relay (laptop_ports(); the whole list
+    for a standalone laptop, its first port for one of the debian layout).
     """
     settings, wrong = {}, []
     for laptop in laptops:
@@ -103,9 +106,11 @@ def laptop_settings(laptops, relays, hostvars, links):
             wrong.append(laptop)
             continue
         link = links[relay]
-        # a port of the laptop's own in the inventory means that port alone
+        # a port of the laptop's own in the inventory means that port alone; Debian's smarthost
+        # transport has one port, so a debian-layout laptop gets the first one it would try
         own_port = 'exim_client_smarthost_port' in found
-        ports = found.get('exim_client_smarthost_ports', [] if own_port else link['ports'])
+        several = found.get('exim_client_layout', DEFAULT_LAYOUT) == 'standalone' and not own_port
+        ports = found.get('exim_client_smarthost_ports', link['ports'] if several else [])
         first = link['ports'][0] if link['ports'] and not own_port else {'port': link['port'], 'protocol': None}
         settings[laptop] = {
             'relay': relay,

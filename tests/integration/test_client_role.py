@@ -591,8 +591,9 @@ def test_queue_interval_is_set_for_the_distribution_service_without_networkmanag
     file at the test's own, so the host's /etc/default/exim4 stays as it is."""
     os_vars = yaml.safe_load((REPO / 'roles' / 'client' / 'vars' / 'Debian.yml').read_text())
     queue_file = tmp_path / 'default-exim4'
-    queue_file.write_text("QUEUERUNNER='combined'\nQUEUEINTERVAL='30m'\n")
-    os_vars.update(__exim_client_service=service['name'], __exim_client_queue_file=str(queue_file))
+    original = "QUEUERUNNER='combined'\nQUEUEINTERVAL='30m'\n"
+    queue_file.write_text(original)
+    os_vars.update(__exim_client_queue_file=str(queue_file))
     vars_file = tmp_path / 'os.yml'
     vars_file.write_text(yaml.safe_dump(os_vars))
     queued = Fleet(workdir, 'queued')
@@ -600,6 +601,11 @@ def test_queue_interval_is_set_for_the_distribution_service_without_networkmanag
                exim_client_manage_service=True, exim_client_service_name=service['name'],
                exim_client_network_hook='absent', exim_client_queue_interval='2m')
     extra = {'__exim_client_os_file': str(vars_file)}
+    # a service other than the distribution's (exim4 here) has settings of its own: the file stays
+    assert_ok(queued.apply(extra_vars=extra))
+    assert queue_file.read_text() == original
+    os_vars.update(__exim_client_service=service['name'])
+    vars_file.write_text(yaml.safe_dump(os_vars))
     before = len(actions(service))
     result = queued.apply(extra_vars=extra)
     assert_ok(result)

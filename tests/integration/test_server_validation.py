@@ -106,6 +106,9 @@ def bad_inputs(alice, bob, server, root):
         'unknown allowlist mode': (
             {'exim_server_allowlist': 'ldap'},
             r'exim_server_allowlist'),
+        'port with STARTTLS and implicit TLS': (
+            {'exim_server_ports': [25, 465], 'exim_server_tls_on_connect_ports': [465]},
+            r'no port may be in both\s+lists'),
         'certificate file a lookup cannot find': (
             {'exim_server_client_certs': [client_entry(alice),
                                           client_entry(bob),
@@ -130,7 +133,8 @@ CASES = ['RSA-1024 client certificate', 'SHA-1 client certificate', 'not yet val
          'garbage certificate', 'private key as certificate', 'truncated certificate',
          'duplicate names', 'same certificate under two names', 'expired certificate',
          'empty allowlist', 'path in a name', 'server key does not match',
-         'server certificate is a key', 'unknown allowlist mode', 'certificate file a lookup cannot find',
+         'server certificate is a key', 'unknown allowlist mode', 'port with STARTTLS and implicit TLS',
+         'certificate file a lookup cannot find',
          'mailbox in the base directory itself', 'spool is the state directory']
 
 

@@ -46,7 +46,7 @@ def test_pins_add_the_announced_certificate_and_fall_back_to_the_current_one():
 def test_laptop_settings_fetch_each_host_once_and_let_the_inventory_win():
     hostvars = CountingHostvars({
         **RELAYS,
-        'a': {},
+        'a': {'exim_client_layout': 'standalone'},
         'b': {'certrelay_relay': 'relay2', 'exim_client_smarthost': 'mx.example.com',
               'exim_client_smarthost_port': 465},
         'c': {'certrelay_relay': 'nowhere'},
@@ -68,10 +68,13 @@ def test_laptop_settings_fetch_each_host_once_and_let_the_inventory_win():
 def test_laptops_try_implicit_tls_first_and_port_25_last():
     relays = {'relay': {'exim_server_ports': [25, 587], 'exim_server_tls_on_connect_ports': [465]},
               'single': {'exim_server_ports': [587]}}
-    hostvars = {**relays, 'a': {}, 'own-port': {'exim_client_smarthost_port': 2525},
-                'own-list': {'exim_client_smarthost_ports': [587]}, 'b': {'certrelay_relay': 'single'}}
+    standalone = {'exim_client_layout': 'standalone'}
+    hostvars = {**relays, 'a': standalone, 'own-port': {'exim_client_smarthost_port': 2525, **standalone},
+                'own-list': {'exim_client_smarthost_ports': [587]}, 'b': {'certrelay_relay': 'single', **standalone},
+                'debian': {}}
     links = inv.relay_links(list(relays), hostvars)
-    settings, problems = inv.laptop_settings(['a', 'own-port', 'own-list', 'b'], list(relays), hostvars, links)
+    settings, problems = inv.laptop_settings(['a', 'own-port', 'own-list', 'b', 'debian'], list(relays), hostvars,
+                                             links)
     assert problems == []
     assert settings['a']['smarthost_ports'] == [{'port': 465, 'protocol': 'smtps'}, {'port': 587, 'protocol': 'smtp'},
                                                 {'port': 25, 'protocol': 'smtp'}]
@@ -80,6 +83,8 @@ def test_laptops_try_implicit_tls_first_and_port_25_last():
     assert settings['own-list']['smarthost_ports'] == [587]
     # one port: used alone, as before
     assert (settings['b']['smarthost_port'], settings['b']['smarthost_ports']) == (587, [])
+    # Debian's transport has one port: the first a standalone laptop would try, alone
+    assert (settings['debian']['smarthost_port'], settings['debian']['smarthost_ports']) == (465, [])
 
 
 def test_revoke_names_accept_text_or_lists():
