@@ -40,7 +40,7 @@ options:
     type: str
     default: ""
   problems:
-    description: Give the list of problems (empty when all is well) instead of the routes.
+    description: Give the list of problems (empty when all is well; the host name and every port are checked) instead of the routes.
     type: bool
     default: false
 """
@@ -63,12 +63,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.certrelay.exim.plugins.module_utils.smarthost import attempts, routes
+from ansible_collections.certrelay.exim.plugins.module_utils.smarthost import attempts, host_problem, routes
 
 
 def smarthost_routes(host, ports=None, port=25, protocol='', problems=False):
     if problems:
-        return attempts(ports or [], port, protocol or None)[1]
+        found = attempts(ports or [], port, protocol or None)[1]
+        return ([host_problem(host)] if host_problem(host) else []) + found
     try:
         return routes(str(host), ports or [], port, protocol or None)
     except ValueError as exc:

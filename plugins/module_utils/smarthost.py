@@ -16,10 +16,31 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+import re
+
 PROTOCOLS = ('smtps', 'smtp')
 IMPLICIT_TLS_PORT = 465
 # Seconds a probe waits for the banner: a network that drops the port costs this much per message.
 PROBE_TIMEOUT = 3
+
+
+# RFC 1123 labels; the name goes into the route and into ${readsocket}, so nothing else may pass.
+_LABEL = r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+_HOSTNAME = re.compile(r'%s(?:\.%s)*\.?' % (_LABEL, _LABEL))
+
+
+def host_problem(host):
+    """Why host cannot be the smarthost (a DNS name or an IP address), or None."""
+    text = host if isinstance(host, str) else ''
+    try:
+        ipaddress.ip_address(text[1:-1] if text.startswith('[') and text.endswith(']') else text)
+        return None
+    except ValueError:
+        pass
+    if len(text) <= 253 and _HOSTNAME.fullmatch(text):
+        return None
+    return 'exim_client_smarthost must be a host name or an IP address (got %r)' % (host,)
 
 
 def default_protocol(port):
@@ -96,6 +117,7 @@ def routes(host, ports, port, protocol):
     One port: its transport, remote_smtp_smarthost. Several: remote_smtp_smarthost_<port> each,
     and an expansion that takes the first port whose probe answers, the last one unprobed."""
     found, problems = attempts(ports, port, protocol)
+    problems = ([host_problem(host)] if host_problem(host) else []) + problems
     if problems:
         raise ValueError('; '.join(problems))
     name = 'remote_smtp_smarthost'

@@ -282,6 +282,8 @@ def test_bad_ports_and_floors_are_refused_before_the_host_changes(creds, workdir
     fleet.add('ports', 25, creds['relay'], creds['laptop'],
               exim_client_smarthost_ports=[465, {'port': 587, 'protocol': 'starttls'}, 465])
     fleet.add('floor', 25, creds['relay'], creds['laptop'], exim_client_tls_min_version='1.4')
+    fleet.add('host', 25, creds['relay'], creds['laptop'], exim_client_smarthost='relay}{${run{/bin/true}}',
+              exim_client_verify_hostname=False)
     result = fleet.apply()
     assert result.returncode != 0
     ports = host_output(result, 'ports')
@@ -289,4 +291,6 @@ def test_bad_ports_and_floors_are_refused_before_the_host_changes(creds, workdir
         in ports, ports
     assert 'exim_client_smarthost_ports[2]: port 465 is listed twice' in ports, ports
     assert 'exim_client_tls_min_version' in host_output(result, 'floor'), host_output(result, 'floor')
+    assert 'exim_client_smarthost must be a host name or an IP address' in host_output(result, 'host'), \
+        host_output(result, 'host')
     assert not any(fleet.dir(host).exists() for host in fleet.hosts)

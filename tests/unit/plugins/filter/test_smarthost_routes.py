@@ -45,3 +45,17 @@ def test_every_bad_entry_is_named():
     with pytest.raises(AnsibleFilterError, match='port 587 is listed twice'):
         smarthost_routes('r', ports=[587, 587])
     assert smarthost_routes('r', ports=[465, 587], problems=True) == []
+
+
+@pytest.mark.parametrize('host', ['relay.example.com', 'relay', '127.0.0.1', '::1', '[::1]', 'relay.example.com.'])
+def test_host_names_and_addresses_pass(host):
+    assert smarthost_routes(host, port=465, problems=True) == []
+
+
+@pytest.mark.parametrize('host', ['relay}{${run{/bin/sh}}', 'relay example.com', '', '-relay', 'relay..example.com',
+                                  'a' * 64 + '.example.com', 'relay.example.com\n'])
+def test_anything_else_is_refused_before_it_reaches_an_expansion(host):
+    assert smarthost_routes(host, port=465, problems=True) == [
+        'exim_client_smarthost must be a host name or an IP address (got %r)' % host]
+    with pytest.raises(AnsibleFilterError, match='must be a host name or an IP address'):
+        smarthost_routes(host, ports=[465, 587])
