@@ -22,10 +22,11 @@ def write_new(path, text, mode):
     """Create path with text; never replaces or follows anything there (O_EXCL, O_NOFOLLOW)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), mode)
     with os.fdopen(fd, 'w', encoding='ascii') as handle:
+        # the mode exactly (os.open's is reduced by the umask), on the file opened, not on a name
+        os.fchmod(handle.fileno(), mode)
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.chmod(path, mode)
 
 
 def next_steps(directory):
