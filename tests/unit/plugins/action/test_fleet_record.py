@@ -185,11 +185,11 @@ def test_a_signed_certificate_never_recorded_is_revoked_by_the_next_run(tmp_path
 def test_revoke_lists_every_serial_ever_issued_to_the_laptop(tmp_path, relay):
     authority, task_vars, sign = ca_fleet(tmp_path, relay, laptops=('laptop-a', 'laptop-b'))
     serials = []
-    for _ in range(2):
+    for laptop in ('laptop-a', 'laptop-a'):    # signed twice: the second replaces the first
         fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
-        pem, serial = sign('laptop-a')
+        pem, serial = sign(laptop)
         serials.append(serial)
-        run_record(task_vars, fleet, {'laptop-a': {'exim_client_certificate_pem': pem}})
+        run_record(task_vars, fleet, {laptop: {'exim_client_certificate_pem': pem}})
     fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
     other, other_serial = sign('laptop-b')
     run_record(task_vars, fleet, {'laptop-b': {'exim_client_certificate_pem': other}})
