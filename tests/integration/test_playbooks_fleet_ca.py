@@ -99,9 +99,14 @@ class CAFleet(Fleet):
 
 def certificates_in(text: str) -> list[x509.Certificate]:
     """Every PEM certificate in text (output lines may carry escaped newlines)."""
-    text = text.replace('\\n', '\n')
-    return [x509.load_pem_x509_certificate(block.encode()) for block in
-            re.findall(r'-----BEGIN CERTIFICATE-----\n.*?\n-----END CERTIFICATE-----', text, re.S)]
+    found = []
+    for block in re.findall(r'-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?\n-----END CERTIFICATE-----',
+                            text.replace('\\n', '\n')):
+        try:
+            found.append(x509.load_pem_x509_certificate(block.encode()))
+        except ValueError:   # a fragment of a longer text, not a certificate
+            continue
+    return found
 
 
 def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
