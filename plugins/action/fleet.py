@@ -18,7 +18,8 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import (
     CRL_DAYS,
     CRL_RENEW_DAYS,
     AuthorityError,
-    load_authority,
+    fleet_authority,
+    name_problem,
 )
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import (
     expiring_certificates,
@@ -29,8 +30,6 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory imp
     revoke_problems,
 )
 from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
-
-AUTHORITY_VARS = ('certrelay_ca_certificate', 'certrelay_ca_privatekey', 'certrelay_ca_passphrase')
 
 
 class ActionModule(ControllerAction):
@@ -51,10 +50,7 @@ class ActionModule(ControllerAction):
                                     'run would issue a new CRL' % (args['crl_days'], args['crl_renew_days']))
         problems = []
         try:
-            # by name: the CA key is never a task argument
-            resolver = Resolver(self._templar, self._loader, task_vars)
-            authority = load_authority(lambda name: resolver.variable(name) if name in task_vars else None,
-                                       AUTHORITY_VARS, required=False)
+            authority = fleet_authority(Resolver(self._templar, self._loader, task_vars), task_vars)
         except (AuthorityError, AnsibleError) as exc:
             authority, problems = None, [to_native(exc)]
         data = read_fleet(args['directory'], args['revoke'], task_vars, args['expiry_warn_days'], authority=authority,
@@ -95,10 +91,13 @@ def read_fleet(directory, revoke, task_vars, expiry_warn_days=30, now=None, auth
         dict((name, end) for name, end in fleet.not_after.items() if name in fleet.enrolled), links,
         expiry_warn_days, now or datetime.datetime.now(datetime.timezone.utc))
     if authority is not None:
+        # The CA signs each laptop's certificate for its inventory name, which the relays log.
+        problems += ['%s: %s' % (name, problem) for name, problem in
+                     ((name, name_problem(name)) for name in settings) if problem]
         try:
-            crl, reason = authority.plan_crl(fleet.crl, fleet.serials_to_revoke(revoking), crl_days, crl_renew_days,
-                                             now)
-            fleet.authority.update(crl=crl, crl_reason=reason)
+            crl, reason = authority.plan_crl(fleet.crl, fleet.serials_to_revoke(revoking, now), crl_days,
+                                             crl_renew_days, now)
+            fleet.authority.update(crl=crl, crl_reason=reason, crl_days=crl_days, crl_renew_days=crl_renew_days)
         except AuthorityError as exc:
             problems.append('%s/%s: %s' % (directory, CRL, to_native(exc)))
     data = fleet.to_data()

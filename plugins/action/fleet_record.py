@@ -7,12 +7,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import CertificateError
 from ansible_collections.certrelay.exim.plugins.plugin_utils.controller_action import ControllerAction
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet, apply, pending
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import AuthorityError, fleet_authority
 from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_inventory import host_vars, unpinned
+from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
 
 # What certrelay.exim.fleet derived from the inventory for the run, passed on unchanged.
 RUN_KEYS = ('problems', 'relays', 'laptops', 'revoking')
@@ -29,8 +32,16 @@ class ActionModule(ControllerAction):
 
     def act(self, args, task_vars):
         collected = collect(task_vars.get('hostvars', {}), args)
+        ca = None
+        if args['fleet'].get('authority'):
+            # private-CA mode: the CRL is planned again with what the run recorded (the CA key is
+            # read by variable name, as certrelay.exim.fleet reads it)
+            try:
+                ca = fleet_authority(Resolver(self._templar, self._loader, task_vars), task_vars)
+            except (AuthorityError, AnsibleError) as exc:
+                return dict(failed=True, msg='Not recorded in the fleet directory: %s' % to_native(exc))
         try:
-            data, ops = record(args['fleet'], collected, args['reenrol'])
+            data, ops = record(args['fleet'], collected, args['reenrol'], ca)
         except CertificateError as exc:
             return dict(failed=True, msg='Not recorded in the fleet directory: %s' % to_native(exc))
         # An earlier play of the run may have recorded the same already (private-CA mode records
@@ -55,13 +66,18 @@ def collect(hostvars, args):
     return collected
 
 
-def record(data, collected, reenrol=False):
-    """(the fleet's data after this run's changes, the file operations that make them)."""
+def record(data, collected, reenrol=False, ca=None):
+    """(the fleet's data after this run's changes, the file operations that make them).
+
+    ca: the fleet CA with its key (private-CA mode), to revoke what the recorded certificates replace.
+    """
     fleet, ops = Fleet.from_data(data).plan(
         record={name: facts['certificate'] for name, facts in collected.items() if 'certificate' in facts},
         announce={name: facts['next'] for name, facts in collected.items() if 'next' in facts},
         revoke=data.get('revoking', ()),
         reenrol=reenrol,
+        ca=ca,
+        laptops=data.get('laptops', {}),
     )
     settings = data.get('laptops', {})
     pinned = {name: facts.get('pinned', '') for name, facts in collected.items()}

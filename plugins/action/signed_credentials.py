@@ -8,6 +8,10 @@ Two calls of certrelay.exim.generated_credentials on the host: the first makes t
 exists and returns a CSR with the certificate in place; the second, only when a new certificate
 is needed, installs what the CA signed here. The key never leaves the host; the CA key is read by
 variable name from the task's variables, so it is never a task or module argument.
+
+Every certificate signed is added to the issued record (O(record_path), on the controller) before it
+is sent to the host, so that one the host never reports can still be revoked. Check mode signs
+nothing: a signed certificate is valid wherever it ends up, so it is only reported as to be signed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,7 +29,13 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
     load_certificate,
     not_after_utc,
 )
-from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import CERTIFICATE_DAYS, AuthorityError, load_authority
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import record_issued
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import (
+    CERTIFICATE_DAYS,
+    AuthorityError,
+    load_authority,
+    name_problem,
+)
 from ansible_collections.certrelay.exim.plugins.plugin_utils.resolve import Resolver
 
 MODULE = 'certrelay.exim.generated_credentials'
@@ -42,15 +52,17 @@ SPEC = dict(
     privatekey_mode=dict(type='raw', default='0640'),
     certificate_mode=dict(type='raw', default='0644'),
     renew=dict(type='bool', default=False),
+    keep_serials=dict(type='list', elements='str'),
+    record_path=dict(type='path'),
     ca_certificate_var=dict(type='str', default='exim_client_signing_ca_certificate'),
     ca_privatekey_var=dict(type='str', default='exim_client_signing_ca_privatekey'),
     ca_passphrase_var=dict(type='str', default='exim_client_signing_ca_passphrase'),
 )
 
 
-def keeps(authority, current, request, common_name, now):
+def keeps(authority, current, request, common_name, now, serials=None):
     """Whether the certificate in place can stay: issued by this CA for the key of the request,
-    for common_name, valid now."""
+    for common_name, valid now, and (serials given) one of those serials (hex)."""
     from cryptography import x509
     try:
         cert = load_certificate(current, 'the certificate in place')
@@ -59,7 +71,8 @@ def keeps(authority, current, request, common_name, now):
         return False
     names = [attr.value for attr in cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)]
     return (authority.issued(cert) and public_der(cert) == public_der(csr) and names == [common_name]
-            and not_after_utc(cert) > now)
+            and not_after_utc(cert) > now
+            and (serials is None or '%X' % cert.serial_number in set(s.upper() for s in serials)))
 
 
 def public_der(item):
@@ -76,6 +89,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=SPEC)
         names = (args['ca_certificate_var'], args['ca_privatekey_var'], args['ca_passphrase_var'])
+        problem = name_problem(args['common_name'])
+        if problem:
+            return dict(result, failed=True, msg='common_name: %s' % problem)
         try:
             authority = load_authority(Resolver(self._templar, self._loader, task_vars).variable, names)
         except (AuthorityError, AnsibleError) as exc:
@@ -90,16 +106,25 @@ class ActionModule(ActionBase):
             # check mode, key still to be made: nothing to sign yet
             return result
         now = datetime.datetime.now(datetime.timezone.utc)
-        if not args['renew'] and keeps(authority, found['certificate'], found['request'], args['common_name'], now):
+        if not args['renew'] and keeps(authority, found['certificate'], found['request'], args['common_name'], now,
+                                       args['keep_serials']):
             return result
+        if self._task.check_mode:
+            return dict(result, changed=True, would_sign=True, msg='would sign a certificate for %s' % args['common_name'])
         try:
             signed = authority.sign(found['request'], args['common_name'], args['days'], now)
-        except AuthorityError as exc:
+            cert = load_certificate(signed, 'it')
+        except (AuthorityError, CertificateError) as exc:
             return dict(result, failed=True, msg=to_native(exc))
+        if args['record_path']:
+            try:
+                record_issued(args['record_path'], cert.serial_number, not_after_utc(cert))
+            except OSError as exc:
+                return dict(result, failed=True, msg='signed, but not sent: cannot record it in %s: %s'
+                            % (args['record_path'], to_native(exc.strerror or exc)))
         installed = self._execute_module(module_name=MODULE, module_args=dict(files, certificate=signed),
                                          task_vars=task_vars)
         if installed.get('failed'):
             return dict(result, **installed)
-        result.update(changed=True, signed=True, certificate=signed + '\n',
-                      serial='%X' % load_certificate(signed, 'it').serial_number)
+        result.update(changed=True, signed=True, certificate=signed + '\n', serial='%X' % cert.serial_number)
         return result

@@ -21,10 +21,13 @@ description:
     with C(openssl)) and returns a certificate signing request for it together with the
     certificate in place. The key never leaves the host.
   - On the controller, the certificate in place is kept when the CA signed it for this key and
-    O(common_name) and it is still valid; otherwise (none yet, self-signed, another CA, another
+    O(common_name), it is still valid and (with O(keep_serials)) its serial is one of those; otherwise (none yet, self-signed, another CA, another
     key, expired, or O(renew=true)) the request is signed by the CA - subject C(CN=<common_name>),
     a DNS name of the same, client authentication only, not a CA - and installed on the host
     atomically.
+  - With O(record_path) every certificate signed is first added to that record on the controller
+    (its serial and end of validity), before it is sent to the host - so that the fleet can revoke
+    it even when the host never reports it.
   - The CA certificate, key and passphrase are read from the variables named by
     O(ca_certificate_var), O(ca_privatekey_var) and O(ca_passphrase_var) - the CA key is never a task
     or module argument and never leaves the controller. A CA certificate that is not a CA, an
@@ -40,7 +43,10 @@ options:
     type: path
     required: true
   common_name:
-    description: Subject common name and DNS subject alternative name of a new certificate.
+    description:
+      - Subject common name and DNS subject alternative name of a new certificate.
+      - Letters, digits and C(. _ @ -) (not starting with a dot), at most 64 characters; refused
+        before the host is asked anything otherwise.
     type: str
     required: true
   days:
@@ -51,6 +57,17 @@ options:
     description: Sign a new certificate even when the one in place could stay.
     type: bool
     default: false
+  keep_serials:
+    description:
+      - Serials (hex) of the CA-signed certificates the host may keep; any other certificate in place
+        is replaced. Unset, any valid one the CA signed for the key and O(common_name) stays.
+    type: list
+    elements: str
+  record_path:
+    description:
+      - A file on the controller that every signed certificate is added to (one line, C(<serial hex>
+        <notAfter>)) before it is sent to the host. Unset, nothing is recorded.
+    type: path
   ca_certificate_var:
     description: The name of the variable that holds the CA certificate (PEM).
     type: str
@@ -72,7 +89,10 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: Reports what would change; a key that does not exist yet leaves nothing to sign, and RV(certificate) is empty.
+    details:
+      - Reports what would change and signs nothing (a signed certificate is valid wherever it ends up);
+        RV(would_sign) says a certificate would be signed, RV(certificate) is the one in place (empty
+        when the key would be new).
   diff_mode:
     support: none
   platform:
@@ -112,8 +132,12 @@ generated:
   returned: always
   type: bool
 signed:
-  description: Whether a new certificate was signed (in check mode - would be installed).
+  description: Whether a new certificate was signed and installed (never in check mode).
   returned: always
+  type: bool
+would_sign:
+  description: In check mode, that a new certificate would be signed.
+  returned: in check mode, when a certificate would be signed
   type: bool
 serial:
   description: The serial number (upper-case hex) of a newly signed certificate.

@@ -8,7 +8,11 @@ The directory is the record of who the relays trust:
 - ``<laptop>.pem``: an enrolled laptop's certificate;
 - ``<laptop>.next.pem``: a laptop's announced next certificate (trusted too, during a rotation);
 - ``revoked/<laptop>.pem``: a revoked laptop, kept so that ``site`` does not enrol it again;
-- ``crl.pem``: in private-CA mode, the fleet CA's certificate revocation list (never a laptop).
+- ``crl.pem``: in private-CA mode, the fleet CA's certificate revocation list (never a laptop);
+- ``issued/<laptop>.serials``: in private-CA mode, every certificate the CA signed for the laptop
+  (serial and end of validity, one a line), written before the certificate leaves the controller.
+  Every serial of it that is not the laptop's recorded current or announced certificate is revoked
+  (a superseded one, or one signed in a run that died before the laptop reported it).
 
 It is read once per run (`Fleet.read`) and then travels between tasks as plain data
 (`Fleet.to_data` / `Fleet.from_data`), so that no task reads or globs it again. Changes are
@@ -24,6 +28,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import os
 import tempfile
 
@@ -33,13 +38,16 @@ from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import
     load_certificate,
     not_after_utc,
 )
-from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, revokes_any
+from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import CRL_DAYS, CRL_RENEW_DAYS, Authority, revokes_any
 
 PEM = '.pem'
 NEXT = '.next'
 REVOKED_DIR = 'revoked'
 # The private-CA mode's CRL, kept apart from the laptop certificates.
 CRL = 'crl.pem'
+ISSUED_DIR = 'issued'
+ISSUED_SUFFIX = '.serials'
+TIME_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 AUTHORITY_FILES = (CRL,)
 # Temporary files of an atomic write: no .pem suffix, so never read as a certificate.
 TEMP_PREFIX = '.certrelay-'
@@ -73,6 +81,33 @@ def _parses(text):
     return True
 
 
+def issued_path(directory, laptop):
+    """The record of the certificates the fleet CA signed for laptop."""
+    return os.path.join(directory, ISSUED_DIR, laptop + ISSUED_SUFFIX)
+
+
+def read_issued(path):
+    """{serial (int): notAfter (aware datetime)} of an issued record ({} when there is none).
+    A damaged line is skipped: the record only ever adds serials to revoke."""
+    found = {}
+    for line in (_read_text(path) or '').splitlines():
+        parts = line.split()
+        try:
+            end = datetime.datetime.strptime(parts[1], TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+            found[int(parts[0], 16)] = end
+        except (IndexError, ValueError):
+            continue
+    return found
+
+
+def record_issued(path, serial, not_after):
+    """Add a signed certificate (its serial and end of validity) to an issued record, atomically."""
+    text = _read_text(path) or ''
+    if text and not text.endswith('\n'):
+        text += '\n'
+    write_atomic(path, text + '%X %s\n' % (serial, not_after.strftime(TIME_FORMAT)))
+
+
 def unusable(path, error):
     """The worded reason a fleet file cannot be trusted (never quotes the file's content)."""
     return '%s is not a usable certificate: %s. Replace it, or remove it to stop trusting it.' % (
@@ -88,7 +123,7 @@ class Fleet(object):
     """
 
     def __init__(self, directory, enrolled=None, announced=None, revoked=None, fingerprints=None,
-                 problems=None, authority=None, crl=None, issued=None):
+                 problems=None, authority=None, crl=None, issued=None, signed=None):
         self.directory = directory
         self.enrolled = dict(enrolled or {})
         self.announced = dict(announced or {})
@@ -101,6 +136,9 @@ class Fleet(object):
         self.crl = crl
         # entry names (``laptop``, ``laptop.next``, revoked laptops too) whose certificate the CA issued
         self.issued = set(issued or ())
+        # {laptop: {serial hex: notAfter}}: what the CA signed for each laptop (issued/ and the
+        # CA-issued certificates of the directory)
+        self.signed = dict((name, dict(serials)) for name, serials in (signed or {}).items())
         self._ca = None
         # entry name -> end of validity, filled by read() (where every certificate is parsed anyway)
         self.not_after = {}
@@ -139,7 +177,39 @@ class Fleet(object):
         for name, text in fleet.revoked.items():
             if text:
                 fleet._mark(REVOKED_DIR + '/' + name, load_certificate(text, 'it'))
+        if authority is not None:
+            fleet.read_signed(name[:-len(ISSUED_SUFFIX)] for name in _names(os.path.join(directory, ISSUED_DIR))
+                              if name.endswith(ISSUED_SUFFIX))
         return fleet
+
+    def read_signed(self, laptops):
+        """(Re)read the issued records of laptops (the CA signs during a run) and add the CA-issued
+        certificates of the directory, which a fleet from before the records has none of."""
+        for laptop in laptops:
+            found = read_issued(issued_path(self.directory, laptop))
+            if found:
+                self.signed.setdefault(laptop, {}).update(('%X' % serial, end.strftime(TIME_FORMAT))
+                                                          for serial, end in found.items())
+        for name, pem in self._issued_certificates():
+            cert = load_certificate(pem, 'it')
+            self.signed.setdefault(name, {})['%X' % cert.serial_number] = not_after_utc(cert).strftime(TIME_FORMAT)
+
+    def _issued_certificates(self):
+        """(laptop, certificate) of every certificate of the directory the CA issued."""
+        pairs = [(name, pem) for name, pem in self.enrolled.items() if name in self.issued]
+        pairs += [(name, pem) for name, pem in self.announced.items() if name + NEXT in self.issued]
+        pairs += [(name, pem) for name, pem in self.revoked.items() if pem and REVOKED_DIR + '/' + name in self.issued]
+        return pairs
+
+    def current_serials(self):
+        """{laptop: [serial hex]} of the recorded current and announced certificates the CA issued:
+        the only ones a laptop may keep (any other it holds is, or will be, revoked)."""
+        found = {}
+        pairs = [(name, pem) for name, pem in self.enrolled.items() if name in self.issued]
+        pairs += [(name, pem) for name, pem in self.announced.items() if name + NEXT in self.issued]
+        for name, pem in pairs:
+            found.setdefault(name, []).append('%X' % load_certificate(pem, 'it').serial_number)
+        return dict((name, sorted(serials)) for name, serials in found.items())
 
     def ca(self):
         """The CA (its certificate only, unless read() was given the whole Authority), or None."""
@@ -147,14 +217,24 @@ class Fleet(object):
             self._ca = Authority.public(self.authority['certificate'])
         return self._ca
 
-    def serials_to_revoke(self, revoking=()):
-        """The serials the CRL must list: every CA-issued certificate of revoked/, and those of the
-        laptops revoked in this run (current and announced)."""
+    def serials_to_revoke(self, revoking=(), now=None):
+        """The serials the CRL must list: every CA-issued certificate of revoked/, those of the laptops
+        revoked in this run (current and announced), and every other serial the CA signed for a
+        laptop that is not its recorded current or announced certificate (superseded, or never
+        recorded). Expired ones are left out: no relay accepts them anyway."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
         texts = [text for name, text in self.revoked.items() if REVOKED_DIR + '/' + name in self.issued]
         for name in revoking:
             texts += [pem for entry, pem in ((name, self.enrolled.get(name)), (name + NEXT, self.announced.get(name)))
                       if pem and entry in self.issued]
-        return sorted(set(load_certificate(text, 'it').serial_number for text in texts))
+        serials = set(load_certificate(text, 'it').serial_number for text in texts)
+        current = self.current_serials()
+        limit = now.strftime(TIME_FORMAT)
+        for name, issued in self.signed.items():
+            keep = () if name in revoking else current.get(name, ())
+            # the fixed-width UTC form sorts as the time does
+            serials.update(int(serial, 16) for serial, end in issued.items() if serial not in keep and end > limit)
+        return sorted(serials)
 
     def _mark(self, name, cert):
         """Remember whether the fleet CA issued cert (the entry name's certificate)."""
@@ -215,6 +295,8 @@ class Fleet(object):
             'authority': self.authority,
             'crl': self.crl,
             'issued': sorted(self.issued),
+            'signed': self.signed,
+            'current_serials': self.current_serials() if self.authority else {},
             'trusted': self.trusted(),
             'relay_crl': self.relay_crl(),
         }
@@ -223,11 +305,11 @@ class Fleet(object):
     def from_data(cls, data):
         return cls(data['directory'], data.get('enrolled'), data.get('announced'), data.get('revoked'),
                    data.get('fingerprints'), data.get('problems'), data.get('authority'), data.get('crl'),
-                   data.get('issued'))
+                   data.get('issued'), data.get('signed'))
 
     # -------------------------------------------------------------------------- changes
 
-    def plan(self, record=None, announce=None, revoke=(), reenrol=False):
+    def plan(self, record=None, announce=None, revoke=(), reenrol=False, ca=None, laptops=(), now=None):
         """The fleet after the changes, and the file operations that make it so.
 
         record: {laptop: certificate} read from laptops in this run; it replaces an older one, and
@@ -235,11 +317,16 @@ class Fleet(object):
           laptop is recorded only with reenrol, which also takes it off the revoked list.
         announce: {laptop: next certificate}; ignored when it is the recorded one.
         revoke: laptops whose certificates move to revoked/ (announcement dropped).
+        ca: the fleet CA with its key (private-CA mode): the run's CRL is planned again once the
+          certificates are recorded, so that the ones they replace, and any signed but never
+          recorded, are revoked (the issued records of laptops, the laptops of the run, are read
+          again first: the CA signed during the run).
         Returns (Fleet, [Operation]); raises CertificateError naming a laptop whose certificate
         does not parse.
         """
         new = Fleet(self.directory, self.enrolled, self.announced, self.revoked, self.fingerprints,
-                    authority=self.authority, crl=self.crl, issued=self.issued)
+                    authority=dict(self.authority) if self.authority else None, crl=self.crl, issued=self.issued,
+                    signed=self.signed)
         new._ca = self._ca
         ops = []
         revoking = set(revoke)
@@ -253,6 +340,14 @@ class Fleet(object):
             if name in revoking or name not in new.enrolled:
                 continue
             new._announce(name, pem.strip(), ops)
+        if ca is not None and new.authority:
+            new._ca = ca
+            new.read_signed(set(laptops) | set(record or {}))
+            crl, reason = ca.plan_crl(new.authority.get('crl') or new.crl, new.serials_to_revoke(revoking, now),
+                                      new.authority.get('crl_days') or CRL_DAYS,
+                                      new.authority.get('crl_renew_days', CRL_RENEW_DAYS), now)
+            if reason:
+                new.authority.update(crl=crl, crl_reason=reason)
         crl = (new.authority or {}).get('crl')
         if crl and crl != new.crl:
             ops.append(Operation(os.path.join(new.directory, CRL), new.crl, crl))
@@ -327,6 +422,13 @@ class Operation(object):
 
     def __repr__(self):
         return 'Operation(%r, %s)' % (self.path, 'remove' if self.after is None else 'write')
+
+
+def _names(directory):
+    try:
+        return sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _read_text(path):

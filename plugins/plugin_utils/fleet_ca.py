@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import datetime
 
+from ansible_collections.certrelay.exim.plugins.module_utils.entries import NAME
 from ansible_collections.certrelay.exim.plugins.plugin_utils.ca_validation import signs_certificates
 from ansible_collections.certrelay.exim.plugins.plugin_utils.certificates import (
     CertificateError,
@@ -39,6 +40,10 @@ CERTIFICATE_DAYS = 365
 CRL_DAYS = 90
 CRL_RENEW_DAYS = 30
 CA_DAYS = 3650
+# The longest common name X.509 allows (ub-common-name).
+NAME_MAX = 64
+# The fleet CA variables, read by name on the controller (never task arguments).
+AUTHORITY_VARS = ('certrelay_ca_certificate', 'certrelay_ca_privatekey', 'certrelay_ca_passphrase')
 # A certificate is valid from a little before it is made: clocks of laptops drift.
 BACKDATE = datetime.timedelta(minutes=5)
 
@@ -71,6 +76,16 @@ def ca_problem(cert, now=None):
     end = not_after_utc(cert)
     if end <= _now(now):
         return 'expired on %s' % end.strftime('%Y-%m-%dT%H:%M:%SZ')
+    return None
+
+
+def name_problem(name):
+    """Why name cannot be the name of a signed laptop certificate (None when it can): the client-name
+    pattern of the relays' logs and lists, at most NAME_MAX characters (X.509's limit)."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        return '%r is not a laptop name (letters, digits and . _ @ -, not starting with a dot)' % (name,)
+    if len(name) > NAME_MAX:
+        return '%s is %d characters long: a certificate name has at most %d' % (name, len(name), NAME_MAX)
     return None
 
 
@@ -146,6 +161,9 @@ class Authority(object):
         Only the request's public key is used, once its signature proves the laptop holds the key:
         the subject, names and usages are the fleet's, whatever the request asks for.
         """
+        problem = name_problem(common_name)
+        if problem:
+            raise AuthorityError('not signed: %s' % problem)
         try:
             csr = x509.load_pem_x509_csr(request.strip().encode('ascii'))
         except (ValueError, AttributeError, UnicodeEncodeError):
@@ -259,6 +277,13 @@ def load_authority(read, names, required=True):
     if not key:
         raise AuthorityError('%s is empty: with %s, the CA key is required on the controller' % (key_var, cert_var))
     return Authority.load(certificate, key, read(passphrase_var) or None, names)
+
+
+def fleet_authority(resolver, task_vars):
+    """The fleet CA of a fleet playbook run (certrelay_ca_*), None without one. By variable name:
+    the CA key is never a task argument."""
+    return load_authority(lambda name: resolver.variable(name) if name in task_vars else None,
+                          AUTHORITY_VARS, required=False)
 
 
 def issued_serials(authority, certificates):

@@ -71,6 +71,43 @@ class CAFleet(Fleet):
     def relay_files(self):
         return tree_snapshot(self.relay / 'etc', self.relay_config)
 
+    def issued(self, laptop: str) -> list[int]:
+        """The serials recorded in the fleet directory as signed for laptop."""
+        record = self.fleet_dir / 'issued' / f'{laptop}.serials'
+        return [int(line.split()[0], 16) for line in record.read_text().splitlines()] if record.exists() else []
+
+    def revokes(self, serial: int) -> bool:
+        return self.crl().get_revoked_certificate_by_serial_number(serial) is not None
+
+    def keep_copy(self, laptop: str, name: str) -> tuple[Path, Path]:
+        """A copy of the laptop's certificate and key, as a hostile owner would keep them."""
+        copy = self.root / name
+        copy.mkdir()
+        return tuple(Path(shutil.copy(path, copy)) for path in self.laptop_cred(laptop))
+
+    def ca_sign(self, cert: x509.Certificate, days: int = 30) -> x509.Certificate:
+        """A certificate for cert's key and name, signed with the fleet CA key outside the playbooks."""
+        key = serialization.load_pem_private_key(self.ca_key_after_first, None)
+        now = datetime.datetime.now(datetime.UTC)
+        return (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(self.ca_cert().subject)
+                .public_key(cert.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .sign(key, hashes.SHA256()))
+
+
+def certificates_in(text: str) -> list[x509.Certificate]:
+    """Every PEM certificate in text (output lines may carry escaped newlines)."""
+    found = []
+    for block in re.findall(r'-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?\n-----END CERTIFICATE-----',
+                            text.replace('\\n', '\n')):
+        try:
+            found.append(x509.load_pem_x509_certificate(block.encode()))
+        except ValueError:   # a fragment of a longer text, not a certificate
+            continue
+    return found
+
 
 def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
@@ -150,7 +187,12 @@ def test_check_mode_with_diff_on_a_fresh_ca_fleet_writes_nothing(fleet):
 def test_site_signs_the_laptop_key_made_on_the_laptop(fleet):
     cert = fleet.laptop_x509('laptop-a')
     assert issued_by(cert, fleet.ca_cert())
-    assert cert.subject.rfc4514_string() == 'CN=laptop-a.example.com'
+    # the name the fleet directory knows it by, not the laptop's own fqdn (laptop-a.example.com)
+    assert cert.subject.rfc4514_string() == 'CN=laptop-a'
+    assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == ['laptop-a']
+    # recorded on the controller as signed
+    assert fleet.issued('laptop-a') == [cert.serial_number]
     # the recorded certificate is the one on the laptop; no key in the fleet directory or output
     assert (fleet.fleet_dir / 'laptop-a.pem').read_text().strip() == fleet.laptop_cred('laptop-a')[0].read_text().strip()
     assert 'PRIVATE KEY' not in ''.join(p.read_text() for p in fleet.fleet_dir.rglob('*.pem'))
@@ -185,6 +227,20 @@ def test_a_second_run_changes_nothing(fleet):
                          fleet.laptop('laptop-a') / 'tls') == before
 
 
+def test_check_mode_signs_nothing_even_when_a_certificate_is_due(fleet):
+    # renew forces a signature: in check mode it is only reported, no certificate leaves the CA
+    before = tree_snapshot(fleet.root)
+    known = {fleet.laptop_x509('laptop-a').serial_number, fleet.ca_cert().serial_number}
+    result = fleet.play('site', '-v', check=True, diff=True, exim_client_signed_renew=True)
+    assert_ok(result)
+    assert 'would sign a certificate for laptop-a' in result.output, result.output[-4000:]
+    signed = [cert.serial_number for cert in certificates_in(result.output)
+              if issued_by(cert, fleet.ca_cert()) and cert.serial_number not in known]
+    assert signed == [], 'check mode signed a certificate'
+    assert tree_snapshot(fleet.root) == before
+    assert fleet.issued('laptop-a') == [fleet.laptop_x509('laptop-a').serial_number]
+
+
 def key_lines(pem: bytes) -> list[str]:
     """The base64 lines of a PEM key: none of them may reach any output."""
     return [line for line in pem.decode().splitlines() if line and not line.startswith('-----')]
@@ -192,6 +248,8 @@ def key_lines(pem: bytes) -> list[str]:
 
 def test_no_key_reaches_the_output_at_any_verbosity(fleet):
     # a new laptop key, a request and a signature in the same run, at -vvv
+    old = fleet.keep_copy('laptop-a', 'before-new-key')
+    old_serial = fleet.laptop_x509('laptop-a').serial_number
     shutil.rmtree(fleet.laptop('laptop-a') / 'tls')
     result = fleet.play('site', '-vvv')
     assert_ok(result)
@@ -206,6 +264,29 @@ def test_no_key_reaches_the_output_at_any_verbosity(fleet):
     assert issued_by(fleet.laptop_x509('laptop-a'), fleet.ca_cert())
     subject = fleet.send('laptop-a', 'after-new-key')
     assert fleet.relayed(subject), fleet.laptop_log('laptop-a')[-2000:]
+    # the certificate it replaced is revoked, and refused by the relay
+    assert fleet.issued('laptop-a') == [old_serial, fleet.laptop_x509('laptop-a').serial_number]
+    assert fleet.revokes(old_serial)
+    assert fleet.swaks_as('laptop-a', 'replaced', old).rcpt_reply == REFUSED
+
+
+def test_a_certificate_signed_but_never_recorded_is_revoked_by_the_next_run(fleet):
+    # as when a run dies between signing (recorded in issued/) and the laptop reporting it
+    current = fleet.laptop_x509('laptop-a')
+    lost = fleet.ca_sign(current)
+    record = fleet.fleet_dir / 'issued' / 'laptop-a.serials'
+    end = lost.not_valid_after_utc.strftime('%Y-%m-%dT%H:%M:%SZ')
+    record.write_text(record.read_text() + f'{lost.serial_number:X} {end}\n')
+    lost_pair = fleet.root / 'lost'
+    lost_pair.mkdir()
+    (lost_pair / 'client.crt').write_bytes(lost.public_bytes(serialization.Encoding.PEM))
+    shutil.copy(fleet.laptop_cred('laptop-a')[1], lost_pair / 'client.key')
+    pair = (lost_pair / 'client.crt', lost_pair / 'client.key')
+    assert fleet.swaks_as('laptop-a', 'lost-before', pair).rcpt_reply.startswith('250')
+    assert_ok(fleet.play('site'))
+    assert fleet.revokes(lost.serial_number) and not fleet.revokes(current.serial_number)
+    assert fleet.swaks_as('laptop-a', 'lost-after', pair).rcpt_reply == REFUSED
+    assert fleet.swaks_as('laptop-a', 'current').rcpt_reply.startswith('250')
 
 
 # ------------------------------------------------------------------------------------- enroll
@@ -287,7 +368,8 @@ def test_revoke_lists_the_serial_in_the_crl_and_the_relay_refuses_the_laptop(fle
 
 def test_rotate_re_signs_and_the_new_certificate_relays(fleet):
     old = fleet.laptop_x509('laptop-a')
-    relay_before = fleet.relay_files()
+    old_pair = fleet.keep_copy('laptop-a', 'before-rotate')
+    number = fleet.crl_number()
     with MailLoop(fleet, 'ca-rotate', laptops=('laptop-a',)) as loop:
         result = fleet.play('rotate', '-l', 'relays,laptop-a', certrelay_rotate='laptops')
     assert_ok(result)
@@ -296,10 +378,14 @@ def test_rotate_re_signs_and_the_new_certificate_relays(fleet):
     assert new.serial_number != old.serial_number and new.public_key() != old.public_key()
     assert issued_by(new, fleet.ca_cert())
     assert fleet.fleet_dir.joinpath('laptop-a.pem').read_text().strip() == fleet.laptop_cred('laptop-a')[0].read_text().strip()
-    # the relays trust the CA: a rotation changes none of their files
-    assert fleet.relay_files() == relay_before
     result = fleet.swaks_as('laptop-a', 'after-rotate')
     assert result.rcpt_reply.startswith('250'), result.transcript
+    # the old certificate is revoked once the new one is in place: the relays get the new CRL
+    assert old.serial_number in fleet.issued('laptop-a') and fleet.issued('laptop-a')[-1] == new.serial_number
+    assert fleet.revokes(old.serial_number) and not fleet.revokes(new.serial_number)
+    assert fleet.crl_number() > number
+    refused = fleet.swaks_as('laptop-a', 'old-after-rotate', old_pair)
+    assert refused.rcpt_reply == REFUSED, refused.transcript
 
 
 # ---------------------------------------------------------------------------------------- CRL

@@ -108,3 +108,104 @@ def test_a_laptop_certificate_that_does_not_parse_fails_by_name(tmp_path, relay,
     assert result['failed'] is True
     assert result['msg'].startswith('Not recorded in the fleet directory: laptop-c: ')
     assert not (tmp_path / 'fleet' / 'laptop-c.pem').exists()
+
+
+# ------------------------------------------------------------------------------ private-CA mode
+
+
+def ca_fleet(root, relay, laptops=('laptop-a',)):
+    """A CA fleet directory, the run's task variables, and a signer that records like signed_credentials."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import issued_path, record_issued
+    from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet_ca import Authority, create
+    certificate, key = create('Fleet CA')
+    authority = Authority.load(certificate, key)
+    root.mkdir(exist_ok=True)
+    hostvars = dict([('relay1', {'exim_server_tls_certificate': relay.cert_pem})] + [(name, {}) for name in laptops])
+    task_vars = {'groups': {'relays': ['relay1'], 'laptops': list(laptops)},
+                 'ansible_play_hosts_all': ['relay1', *laptops], 'hostvars': hostvars,
+                 'certrelay_ca_certificate': certificate, 'certrelay_ca_privatekey': key}
+
+    def sign(laptop):
+        csr = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, laptop)])).sign(
+                ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+        pem = authority.sign(csr.public_bytes(serialization.Encoding.PEM).decode(), laptop)
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        record_issued(issued_path(str(root), laptop), cert.serial_number, cert.not_valid_after_utc)
+        return pem, cert.serial_number
+    return authority, task_vars, sign
+
+
+def run_record(task_vars, fleet, facts, check=False):
+    variables = dict(task_vars, hostvars=dict(task_vars['hostvars'], **facts))
+    return run_action(ActionModule, {'fleet': fleet}, variables, check=check)
+
+
+def revoked_serials(result):
+    from cryptography import x509
+    return sorted(entry.serial_number for entry in x509.load_pem_x509_crl(result['authority']['crl'].encode()))
+
+
+def test_a_replaced_ca_certificate_is_revoked_once_the_new_one_is_recorded(tmp_path, relay):
+    authority, task_vars, sign = ca_fleet(tmp_path, relay)
+    # as in a run: the fleet read first, then the laptop's certificate signed
+    fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+    first, first_serial = sign('laptop-a')
+    recorded = run_record(task_vars, fleet, {'laptop-a': {'exim_client_certificate_pem': first}})
+    assert revoked_serials(recorded) == [] and (tmp_path / 'laptop-a.pem').exists()
+    # re-signed (renewal, rotation, a fresh request): the old serial goes on the CRL with the new record
+    fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+    assert fleet['current_serials'] == {'laptop-a': ['%X' % first_serial]}
+    second, second_serial = sign('laptop-a')
+    recorded = run_record(task_vars, fleet, {'laptop-a': {'exim_client_certificate_pem': second}})
+    assert revoked_serials(recorded) == [first_serial]
+    assert (tmp_path / 'crl.pem').read_text().strip() == recorded['authority']['crl']
+    # a run that records nothing new changes nothing
+    fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+    again = run_record(task_vars, fleet, {'laptop-a': {'exim_client_certificate_pem': second}})
+    assert again['changed'] is False
+
+
+def test_a_signed_certificate_never_recorded_is_revoked_by_the_next_run(tmp_path, relay):
+    authority, task_vars, sign = ca_fleet(tmp_path, relay)
+    fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+    current, current_serial = sign('laptop-a')
+    run_record(task_vars, fleet, {'laptop-a': {'exim_client_certificate_pem': current}})
+    lost, lost_serial = sign('laptop-a')            # the run died before the laptop reported it
+    fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+    assert revoked_serials(fleet) == [lost_serial]
+    assert fleet['current_serials'] == {'laptop-a': ['%X' % current_serial]}
+
+
+def test_revoke_lists_every_serial_ever_issued_to_the_laptop(tmp_path, relay):
+    authority, task_vars, sign = ca_fleet(tmp_path, relay, laptops=('laptop-a', 'laptop-b'))
+    serials = []
+    for laptop in ('laptop-a', 'laptop-a'):    # signed twice: the second replaces the first
+        fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+        pem, serial = sign(laptop)
+        serials.append(serial)
+        run_record(task_vars, fleet, {laptop: {'exim_client_certificate_pem': pem}})
+    fleet = read_fleet(str(tmp_path), None, task_vars, authority=authority)
+    other, other_serial = sign('laptop-b')
+    run_record(task_vars, fleet, {'laptop-b': {'exim_client_certificate_pem': other}})
+    fleet = read_fleet(str(tmp_path), 'laptop-a', task_vars, authority=authority)
+    assert revoked_serials(fleet) == sorted(serials) and other_serial not in revoked_serials(fleet)
+
+
+def test_expired_serials_are_left_off_the_crl(tmp_path, relay):
+    from ansible_collections.certrelay.exim.plugins.plugin_utils.fleet import Fleet
+    fleet = Fleet(str(tmp_path), authority={'certificate': ''},
+                  signed={'laptop-a': {'1A': '2000-01-01T00:00:00Z', '2B': '2999-01-01T00:00:00Z'}})
+    assert fleet.serials_to_revoke() == [0x2B]
+
+
+def test_a_laptop_name_the_ca_cannot_sign_is_a_problem_before_anything_changes(tmp_path, relay):
+    long_name = 'laptop-' + 'x' * 60
+    authority, task_vars, sign = ca_fleet(tmp_path, relay, laptops=(long_name,))
+    problems = read_fleet(str(tmp_path), None, task_vars, authority=authority)['problems']
+    assert problems == ['%s: %s is 67 characters long: a certificate name has at most 64' % (long_name, long_name)]

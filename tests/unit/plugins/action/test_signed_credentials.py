@@ -74,3 +74,52 @@ def test_a_bad_ca_fails_before_the_host_is_asked_anything(monkeypatch, ca):
     result = run(monkeypatch, host, (ca[0], create('Other')[1]))
     assert result['failed'] and 'does not belong to' in result['msg']
     assert host.calls == []
+
+
+def test_check_mode_signs_nothing_and_says_so(monkeypatch, ca):
+    host = Host()
+    monkeypatch.setattr(ActionModule, '_execute_module', lambda self, module_name, module_args, task_vars: host.execute(
+        module_name, module_args, task_vars))
+    task_vars = {'exim_client_signing_ca_certificate': ca[0], 'exim_client_signing_ca_privatekey': ca[1],
+                 'exim_client_signing_ca_passphrase': ''}
+    result = run_action(ActionModule, {'privatekey_path': '/k', 'certificate_path': '/c', 'common_name': 'laptop-7'},
+                        task_vars, check=True)
+    assert result.get('changed'), result
+    assert result['changed'] and result['would_sign'] and not result['signed']
+    assert 'BEGIN CERTIFICATE' not in str(result) and 'serial' not in result
+    # only the request was asked for: nothing signed reached the host
+    assert len(host.calls) == 1 and 'certificate' not in host.calls[0]
+
+
+def test_each_signed_certificate_is_recorded_before_it_is_sent(monkeypatch, ca, tmp_path):
+    record = tmp_path / 'issued' / 'laptop-7.serials'
+    host = Host()
+    seen = []
+    install = host.execute
+
+    def execute(module_name, module_args, task_vars):
+        if 'certificate' in module_args:
+            serial = '%X' % x509.load_pem_x509_certificate(module_args['certificate'].encode()).serial_number
+            seen.append(serial in record.read_text())
+        return install(module_name, module_args, task_vars)
+    host.execute = execute
+    first = run(monkeypatch, host, ca, record_path=str(record))
+    second = run(monkeypatch, host, ca, record_path=str(record), renew=True)
+    assert seen == [True, True]
+    assert [line.split()[0] for line in record.read_text().splitlines()] == [first['serial'], second['serial']]
+
+
+def test_only_the_serials_to_keep_stay(monkeypatch, ca):
+    host = Host()
+    first = run(monkeypatch, host, ca)
+    assert not run(monkeypatch, host, ca, keep_serials=[first['serial'].lower()])['signed']
+    # a certificate the fleet does not record as the laptop's (it is revoked) is replaced
+    assert run(monkeypatch, host, ca, keep_serials=[])['signed']
+
+
+@pytest.mark.parametrize('name', ['l' * 65, 'two words', '.hidden'])
+def test_a_bad_name_fails_before_the_host_is_asked_anything(monkeypatch, ca, name):
+    host = Host()
+    result = run(monkeypatch, host, ca, common_name=name)
+    assert result['failed'] and result['msg'].startswith('common_name: ')
+    assert host.calls == []

@@ -209,3 +209,21 @@ def test_issued_serials_picks_the_ca_s_certificates(ca):
     mine = ca.sign(csr, 'a')
     serials = fleet_ca.issued_serials(ca, {'a': mine, 'b': client_cert('b').cert_pem, 'c': 'garbage'})
     assert serials == {'a': x509.load_pem_x509_certificate(mine.encode()).serial_number}
+
+
+def test_a_laptop_name_must_be_a_client_name_of_at_most_64_characters():
+    assert fleet_ca.name_problem('laptop-7') is None and fleet_ca.name_problem('a' * 64) is None
+    assert 'at most 64' in fleet_ca.name_problem('a' * 65)
+    assert 'is not a laptop name' in fleet_ca.name_problem('laptop 7')
+    assert 'is not a laptop name' in fleet_ca.name_problem('.hidden')
+
+
+def test_a_name_too_long_for_a_certificate_is_a_worded_error():
+    authority = Authority.load(*fleet_ca.create('Fleet CA'))
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'x')])).sign(key, hashes.SHA256())
+    request = csr.public_bytes(serialization.Encoding.PEM).decode()
+    # cryptography's own ValueError for a long common name never escapes: a worded AuthorityError
+    with pytest.raises(AuthorityError, match='at most 64'):
+        authority.sign(request, 'l' * 65)
