@@ -14,7 +14,7 @@ import pytest
 
 from tests.lib import exim, pki
 from tests.lib.ansible import tree_snapshot
-from tests.lib.fleet import LAPTOPS, REFUSED, Fleet, MailLoop, assert_ok, new_root, serving
+from tests.lib.fleet import LAPTOPS, REFUSED, Fleet, MailLoop, assert_ok, first_runs, new_root, serving
 
 
 @pytest.fixture(scope='module')
@@ -22,11 +22,7 @@ def fleet():
     root = new_root('certrelay-fleet-')
     fleet = Fleet(root)
     fleet.write_inventory()
-    before = tree_snapshot(root)
-    fleet.check_run = fleet.play('site', check=True, diff=True)
-    fleet.check_run_changed_nothing = tree_snapshot(root) == before
-    fleet.first_run = fleet.play('site')
-    assert_ok(fleet.first_run)
+    first_runs(fleet)
     with serving(fleet):
         yield fleet
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.lib import exim, pki
 from tests.lib.ansible import REPO, ansible_env, tree_snapshot
-from tests.lib.fleet import REFUSED, Fleet, MailLoop, assert_ok, new_root, serving
+from tests.lib.fleet import REFUSED, Fleet, MailLoop, assert_ok, first_runs, new_root, serving
 
 VAULT_PASSWORD = 'certrelay-test-vault-password'
 
@@ -138,11 +138,7 @@ def fleet():
     subprocess.run([str(Path(sys.executable).parent / 'ansible-vault'), 'encrypt', str(fleet.ca_dir / 'ca.key')],
                    env=ansible_env(**vaulted(root)), check=True, capture_output=True, timeout=120)
     readme_group_vars(root)
-    before = tree_snapshot(root)
-    fleet.check_run = fleet.play('site', check=True, diff=True)
-    fleet.check_run_changed_nothing = tree_snapshot(root) == before
-    fleet.first_run = fleet.play('site')
-    assert_ok(fleet.first_run)
+    first_runs(fleet)
     with serving(fleet):
         yield fleet
 

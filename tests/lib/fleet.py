@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.lib import exim, pki
-from tests.lib.ansible import REPO, run_playbook
+from tests.lib.ansible import REPO, run_playbook, tree_snapshot
 from tests.lib.roles import loopback_relay_vars, standalone_laptop_vars
 
 PLAYBOOKS = REPO / 'playbooks'
@@ -131,6 +131,16 @@ def new_root(prefix: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix=prefix))
     root.chmod(0o755)
     return root
+
+
+def first_runs(fleet: Fleet):
+    """`site` in check mode with --diff, then for real, as a new fleet's fixture starts: the results
+    and whether the check run left the fleet's tree as it was go on the fleet."""
+    before = tree_snapshot(fleet.root)
+    fleet.check_run = fleet.play('site', check=True, diff=True)
+    fleet.check_run_changed_nothing = tree_snapshot(fleet.root) == before
+    fleet.first_run = fleet.play('site')
+    assert_ok(fleet.first_run)
 
 
 @contextmanager
